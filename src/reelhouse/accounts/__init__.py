@@ -1,0 +1,1 @@
+"""Accounts: users, registration, sign-in, tokens, profile and devices."""

@@ -1,0 +1,1 @@
+"""Admin-only controllers that span domains."""

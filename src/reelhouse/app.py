@@ -1,0 +1,124 @@
+"""The application: ``create_app()`` and the one plugin that wires everything together."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
+
+from reelhouse import __version__
+from reelhouse.accounts.controllers import AuthController, UserController
+from reelhouse.admin.controllers import AdminUserController
+from reelhouse.config import Settings, get_settings
+from reelhouse.platform.auth import AccessTokenMiddleware
+from reelhouse.platform.db import upgrade_database_async
+from reelhouse.platform.dependencies import APP_DEPENDENCIES
+from reelhouse.platform.errors import EXCEPTION_HANDLERS
+from reelhouse.platform.health import HealthController
+from reelhouse.platform.logging import RequestIdMiddleware, configure_logging
+from reelhouse.platform.ratelimit import RateLimitMiddleware
+from reelhouse.platform.state import AppServices
+
+if TYPE_CHECKING:
+    from click import Group
+    from litestar.config.app import AppConfig
+
+logger = logging.getLogger("reelhouse")
+
+ROUTE_HANDLERS = [HealthController, AuthController, UserController, AdminUserController]
+
+
+class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
+    """Every piece of the app in one readable place."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services = AppServices(settings)
+
+    def on_cli_init(self, cli: Group) -> None:
+        from reelhouse.cli import register_commands
+
+        register_commands(cli)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        settings = self.settings
+        services = self.services
+        configure_logging(settings.server.log_level)
+
+        app_config.debug = False
+        app_config.state.services = services
+        app_config.plugins.append(SQLAlchemyPlugin(config=services.db_config))
+        app_config.route_handlers.extend(ROUTE_HANDLERS)
+        app_config.dependencies.update(APP_DEPENDENCIES)
+        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.request_max_body_size = settings.server.request_max_body_bytes
+        app_config.middleware[:0] = [
+            RequestIdMiddleware(),
+            RateLimitMiddleware(),
+            DefineMiddleware(AccessTokenMiddleware),
+        ]
+        if settings.server.cors_allowed_origins:
+            app_config.cors_config = CORSConfig(
+                allow_origins=settings.server.cors_allowed_origins,
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID"],
+                allow_credentials=False,
+            )
+        app_config.openapi_config = OpenAPIConfig(
+            title="Reelhouse API",
+            version=__version__,
+            description="Subscription video streaming: accounts, plans, catalog, watch history and playback.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                }
+            ),
+            security=[{"BearerToken": []}],
+            tags=[
+                Tag(name="Health"),
+                Tag(name="Auth", description="Register, sign in, refresh and sign out"),
+                Tag(name="Profile", description="Your profile and signed-in devices"),
+                Tag(name="Admin: users", description="Administrators manage accounts"),
+            ],
+            use_handler_docstrings=True,
+        )
+        app_config.on_startup.append(self._on_startup)
+        app_config.on_shutdown.append(self._on_shutdown)
+        return app_config
+
+    async def _on_startup(self) -> None:
+        settings = self.settings
+        if settings.database.migrate_on_startup:
+            await upgrade_database_async(self.services.db_config)
+        if settings.admin.email and settings.admin.password:
+            from reelhouse.accounts.services import AccountService
+            from reelhouse.platform.db import session_scope
+
+            async with session_scope(self.services.db_config) as session:
+                _, created = await AccountService(session, self.services).ensure_admin(
+                    settings.admin.email, settings.admin.password
+                )
+            logger.info("admin %s %s", settings.admin.email, "created" if created else "ensured")
+        logger.info(
+            "started: environment=%s database=%s backends=%s",
+            settings.environment,
+            "postgresql" if settings.database.is_postgresql else "sqlite",
+            self.services.backends.kind,
+        )
+
+    async def _on_shutdown(self) -> None:
+        await self.services.backends.close()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    return Litestar(plugins=[ReelhousePlugin(settings or get_settings())])

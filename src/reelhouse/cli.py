@@ -1,0 +1,100 @@
+"""Extra ``litestar`` commands (``users create-admin``, ``demo seed``) and the ``reelhouse`` entry point.
+
+``reelhouse ...`` is ``litestar ...`` with the app already chosen, so
+``reelhouse database upgrade`` and ``reelhouse users create-admin`` work from anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import TYPE_CHECKING
+
+import anyio
+import click
+from litestar.cli._utils import LitestarGroup
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from reelhouse.platform.state import AppServices
+
+DEMO_ADMIN_EMAIL = "admin@reelhouse.local"
+
+
+def _services(app: Litestar) -> AppServices:
+    return app.state.services  # type: ignore[no-any-return]
+
+
+@click.group(cls=LitestarGroup, name="users")
+def users_group() -> None:
+    """Manage user accounts."""
+
+
+@users_group.command(name="create-admin")  # type: ignore[untyped-decorator]
+@click.option("--email", required=True, help="The administrator's email.")
+@click.option(
+    "--password",
+    envvar="ADMIN_PASSWORD",
+    help="The password (or set ADMIN_PASSWORD); asked for when omitted.",
+)
+@click.option("--name", default="Administrator", show_default=True, help="Display name.")
+def create_admin(app: Litestar, email: str, password: str | None, name: str) -> None:
+    """Create an administrator, or make an existing account one (and set its password)."""
+    from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+    from reelhouse.accounts.services import AccountService
+    from reelhouse.platform.db import session_scope, upgrade_database
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters", param_hint="--password"
+        )
+    services = _services(app)
+    upgrade_database(services.db_config)
+
+    async def run() -> bool:
+        async with session_scope(services.db_config) as session:
+            _, created = await AccountService(session, services).ensure_admin(email, password, name=name)
+        await services.db_config.get_engine().dispose()
+        return created
+
+    created = anyio.run(run)
+    click.echo(f"{'Created' if created else 'Updated'} administrator {email.strip().lower()}")
+
+
+@click.group(cls=LitestarGroup, name="demo")
+def demo_group() -> None:
+    """Demo data for a first look."""
+
+
+@demo_group.command(name="seed")  # type: ignore[untyped-decorator]
+def seed_demo(app: Litestar) -> None:
+    """Apply migrations and add the demo plans and admin (idempotent)."""
+    from reelhouse.demo import seed_demo_data
+    from reelhouse.platform.db import upgrade_database
+
+    services = _services(app)
+    upgrade_database(services.db_config)
+    admin_password = secrets.token_urlsafe(12)
+
+    async def run() -> list[str]:
+        lines = await seed_demo_data(services, admin_email=DEMO_ADMIN_EMAIL, admin_password=admin_password)
+        await services.db_config.get_engine().dispose()
+        return lines
+
+    for line in anyio.run(run):
+        click.echo(line)
+
+
+def register_commands(cli: click.Group) -> None:
+    cli.add_command(users_group)
+    cli.add_command(demo_group)
+
+
+def main() -> None:
+    os.environ.setdefault("LITESTAR_APP", "reelhouse.app:create_app")
+    from litestar.cli.main import litestar_group
+
+    litestar_group()

@@ -1,0 +1,312 @@
+"""Settings: defaults from ``litestar.toml`` < ``.env`` < the process environment.
+
+Each concern has one frozen dataclass. A field's environment variable name is
+given where it is declared (``setting("JWT_SECRET", ...)``); the same field is
+read from ``litestar.toml`` under ``[section] field_name``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property, lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from dotenv import dotenv_values
+
+Environment = Literal["development", "test", "production"]
+
+#: Passwords that must never reach production (the demo defaults and common weak choices).
+DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
+MIN_JWT_SECRET_BYTES = 32
+
+
+class SettingsError(RuntimeError):
+    """Raised when the configuration cannot be used; the message says why."""
+
+
+def setting(env: str, default: Any = MISSING, *, secret: bool = False) -> Any:
+    if default is MISSING:
+        return field(metadata={"env": env, "secret": secret})
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"env": env, "secret": secret})
+    return field(default=default, metadata={"env": env, "secret": secret})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = setting("HOST", "127.0.0.1")
+    port: int = setting("PORT", 8000)
+    workers: int = setting("WEB_CONCURRENCY", 1)
+    public_url: str = setting("PUBLIC_URL", "")
+    request_max_body_bytes: int = setting("REQUEST_MAX_BODY_BYTES", 1_048_576)
+    cors_allowed_origins: list[str] = setting("CORS_ALLOWED_ORIGINS", [])
+    trusted_proxies: list[str] = setting("TRUSTED_PROXIES", [])
+    log_level: str = setting("LOG_LEVEL", "INFO")
+
+    @cached_property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(item, strict=False) for item in self.trusted_proxies]
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = setting("DATABASE_URL", "", secret=True)
+    echo: bool = setting("DATABASE_ECHO", False)
+    pool_size: int = setting("DATABASE_POOL_SIZE", 10)
+    max_overflow: int = setting("DATABASE_MAX_OVERFLOW", 10)
+    migrate_on_startup: bool = setting("DATABASE_MIGRATE_ON_STARTUP", True)
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith("postgresql+asyncpg://")
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = setting("REDIS_URL", "", secret=True)
+    key_prefix: str = setting("REDIS_KEY_PREFIX", "rh")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    jwt_secret: str = setting("JWT_SECRET", "", secret=True)
+    jwt_algorithm: str = setting("JWT_ALGORITHM", "HS256")
+    jwt_issuer: str = setting("JWT_ISSUER", "reelhouse")
+    jwt_audience: str = setting("JWT_AUDIENCE", "reelhouse-api")
+    jwt_leeway_seconds: int = setting("JWT_LEEWAY_SECONDS", 30)
+    access_token_ttl_seconds: int = setting("ACCESS_TOKEN_TTL_SECONDS", 900)
+    refresh_token_ttl_days: int = setting("REFRESH_TOKEN_TTL_DAYS", 30)
+    argon2_memory_kib: int = setting("ARGON2_MEMORY_KIB", 19456)
+    argon2_time_cost: int = setting("ARGON2_TIME_COST", 2)
+    argon2_parallelism: int = setting("ARGON2_PARALLELISM", 1)
+    max_concurrent_hashes: int = setting("MAX_CONCURRENT_HASHES", 4)
+    login_max_failures_per_account: int = setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
+    login_max_failures_per_ip: int = setting("LOGIN_MAX_FAILURES_PER_IP", 50)
+    login_failure_window_seconds: int = setting("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    enabled: bool = setting("RATE_LIMIT_ENABLED", True)
+    anonymous_per_minute: int = setting("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 60)
+    user_per_minute: int = setting("RATE_LIMIT_USER_PER_MINUTE", 300)
+    auth_per_minute: int = setting("RATE_LIMIT_AUTH_PER_MINUTE", 10)
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    email: str = setting("ADMIN_EMAIL", "")
+    password: str = setting("ADMIN_PASSWORD", "", secret=True)
+
+
+@dataclass(frozen=True)
+class PlaybackSettings:
+    heartbeat_interval_seconds: int = setting("HEARTBEAT_INTERVAL_SECONDS", 15)
+    heartbeat_grace_intervals: int = setting("HEARTBEAT_GRACE_INTERVALS", 3)
+    progress_flush_seconds: int = setting("PROGRESS_FLUSH_SECONDS", 30)
+    free_max_devices: int = setting("FREE_MAX_DEVICES", 1)
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Environment = setting("ENVIRONMENT", "development")
+    var_dir: str = setting("VAR_DIR", "var")
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    playback: PlaybackSettings = field(default_factory=PlaybackSettings)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "redis": RedisSettings,
+    "auth": AuthSettings,
+    "rate_limit": RateLimitSettings,
+    "admin": AdminSettings,
+    "playback": PlaybackSettings,
+}
+
+T = TypeVar("T")
+
+
+def _coerce(raw: Any, annotation: Any, name: str) -> Any:
+    """Turn a toml value or an environment string into the field's type."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        if raw not in get_args(annotation):
+            allowed = ", ".join(get_args(annotation))
+            raise SettingsError(f"{name} must be one of {allowed}, not {raw!r}")
+        return raw
+    if annotation is bool:
+        if isinstance(raw, bool):
+            return raw
+        lowered = str(raw).strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{name} must be true or false, not {raw!r}")
+    if annotation in (int, float):
+        try:
+            return annotation(raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if origin is list:
+        if isinstance(raw, list):
+            return [str(item) for item in raw]
+        return [item.strip() for item in str(raw).split(",") if item.strip()]
+    return str(raw)
+
+
+def _build(cls: type[T], toml_section: dict[str, Any], env: dict[str, str]) -> T:
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for item in fields(cls):  # type: ignore[arg-type]
+        env_name = item.metadata.get("env")
+        if env_name is None:
+            continue
+        if env_name in env:
+            values[item.name] = _coerce(env[env_name], hints[item.name], env_name)
+        elif item.name in toml_section:
+            values[item.name] = _coerce(toml_section[item.name], hints[item.name], env_name)
+    return cls(**values)
+
+
+def normalize_database_url(url: str, var_dir: Path) -> str:
+    """Accept the usual URL spellings and name the async driver explicitly."""
+    if not url:
+        return f"sqlite+aiosqlite:///{(var_dir / 'reelhouse.db').as_posix()}"
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite:///")):
+        return url
+    raise SettingsError("DATABASE_URL must be a postgresql:// (or postgresql+asyncpg://) or sqlite:/// URL")
+
+
+def _development_secret(var_dir: Path) -> str:
+    """A random signing key generated once per checkout and kept under var/."""
+    path = var_dir / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: when two workers start together, one writes and the other reads it.
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to run production on secrets that are missing, short or known defaults."""
+    problems: list[str] = []
+    secret = settings.auth.jwt_secret
+    if not secret:
+        problems.append("JWT_SECRET is not set")
+    elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        problems.append(f"JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes")
+    if settings.admin.email and settings.admin.password.lower() in DEFAULT_PASSWORDS:
+        problems.append("ADMIN_PASSWORD is a default or empty password")
+    if settings.admin.email and len(settings.admin.password) < 12:
+        problems.append("ADMIN_PASSWORD is shorter than 12 characters")
+    database_password = _url_password(settings.database.url)
+    if database_password is not None and database_password.lower() in DEFAULT_PASSWORDS:
+        problems.append("DATABASE_URL uses a default password")
+    if problems:
+        raise SettingsError("refusing to start in production: " + "; ".join(problems))
+
+
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        return None
+    return make_url(url).password
+
+
+def load_settings(
+    environ: dict[str, str] | None = None,
+    config_file: Path | None = None,
+    env_file: Path | None = None,
+) -> Settings:
+    """Read the settings; ``environ`` defaults to the process environment."""
+    process_env = dict(os.environ if environ is None else environ)
+    root = Path.cwd()
+    config_file = config_file or Path(process_env.get("REELHOUSE_CONFIG", root / "litestar.toml"))
+    env_file = env_file or Path(process_env.get("REELHOUSE_ENV_FILE", root / ".env"))
+
+    toml_data: dict[str, Any] = {}
+    if config_file.is_file():
+        toml_data = tomllib.loads(config_file.read_text())
+    dotenv_data = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    env = {**dotenv_data, **process_env}
+
+    app_section = toml_data.get("app", {})
+    top = _build(Settings, app_section, env)
+    sections = {name: _build(cls, toml_data.get(name, {}), env) for name, cls in SECTIONS.items()}
+    settings = Settings(environment=top.environment, var_dir=top.var_dir, **sections)
+
+    var_dir = Path(settings.var_dir)
+    database = sections["database"]
+    database = DatabaseSettings(
+        url=normalize_database_url(database.url, var_dir),
+        echo=database.echo,
+        pool_size=database.pool_size,
+        max_overflow=database.max_overflow,
+        migrate_on_startup=database.migrate_on_startup,
+    )
+    auth = sections["auth"]
+    if settings.is_production:
+        settings = _replace(settings, database=database)
+        check_production(settings)
+    elif not auth.jwt_secret:
+        auth = _replace(auth, jwt_secret=_development_secret(var_dir))
+    return _replace(settings, database=database, auth=auth)
+
+
+def _replace(obj: T, **changes: Any) -> T:
+    from dataclasses import replace
+
+    return replace(obj, **changes)  # type: ignore[type-var]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings as a dict with every secret masked, safe to log."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        out[name] = {
+            item.name: (
+                "***" if item.metadata.get("secret") and getattr(section, item.name) else getattr(section, item.name)
+            )
+            for item in fields(section)
+        }
+    return out

@@ -1,0 +1,1 @@
+"""Plans: what a subscription buys (access level, devices, resolution)."""

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import enum
+
+from advanced_alchemy.base import UUIDAuditBase
+from sqlalchemy import Boolean, CheckConstraint, Enum, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class AccessLevel(enum.StrEnum):
+    FREE = "free"
+    BASIC = "basic"
+    PREMIUM = "premium"
+
+    @property
+    def rank(self) -> int:
+        return list(AccessLevel).index(self)
+
+
+class Resolution(enum.StrEnum):
+    SD_480P = "480p"
+    HD_720P = "720p"
+    FHD_1080P = "1080p"
+    UHD_4K = "4k"
+
+    @property
+    def rank(self) -> int:
+        return list(Resolution).index(self)
+
+
+class StreamLimitPolicy(enum.StrEnum):
+    EVICT_OLDEST = "evict_oldest"
+    REJECT_NEW = "reject_new"
+
+
+def enum_column(enum_type: type[enum.StrEnum], name: str) -> Enum:
+    """Enums stored as their string values with a CHECK constraint (portable to SQLite)."""
+    return Enum(
+        enum_type,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Plan(UUIDAuditBase):
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_non_negative"),
+        CheckConstraint("validity_days BETWEEN 1 AND 3650", name="validity_days_range"),
+        CheckConstraint("max_devices_allowed BETWEEN 1 AND 10", name="max_devices_range"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    price: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    validity_days: Mapped[int] = mapped_column(Integer)
+    access_level: Mapped[AccessLevel] = mapped_column(enum_column(AccessLevel, "access_level"))
+    max_devices_allowed: Mapped[int] = mapped_column(Integer)
+    resolution: Mapped[Resolution] = mapped_column(enum_column(Resolution, "resolution"))
+    stream_limit_policy: Mapped[StreamLimitPolicy] = mapped_column(
+        enum_column(StreamLimitPolicy, "stream_limit_policy"),
+        default=StreamLimitPolicy.EVICT_OLDEST,
+        server_default=StreamLimitPolicy.EVICT_OLDEST.value,
+    )
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))

@@ -1,0 +1,1 @@
+"""Cross-cutting parts: database, Redis, auth, rate limits, errors, pagination, health."""

@@ -1,0 +1,97 @@
+"""Database wiring: the advanced-alchemy config, migrations, and a session scope for non-request code."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+)
+from sqlalchemy import event
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reelhouse.config import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Where the Alembic environment and versions live (``db/`` at the project root).
+MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "db"
+#: Any fixed 64-bit number shared by every instance; names the migration lock.
+MIGRATION_LOCK_KEY = 0x5EE1_4005E
+
+
+def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
+    database = settings.database
+    if database.is_postgresql:
+        engine_config = EngineConfig(
+            echo=database.echo,
+            pool_size=database.pool_size,
+            max_overflow=database.max_overflow,
+            pool_pre_ping=True,
+        )
+    else:
+        Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+        engine_config = EngineConfig(echo=database.echo)
+    config = SQLAlchemyAsyncConfig(
+        connection_string=database.url,
+        engine_config=engine_config,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit",
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS_DIR),
+            script_config=str(MIGRATIONS_DIR / "alembic.ini"),
+            version_table_name="alembic_version",
+            render_as_batch=True,
+        ),
+    )
+    if not database.is_postgresql:
+        _tune_sqlite(config)
+    return config
+
+
+def _tune_sqlite(config: SQLAlchemyAsyncConfig) -> None:
+    """WAL and a busy timeout let the embedded database take concurrent requests."""
+    engine = config.get_engine()
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def upgrade_database(config: SQLAlchemyAsyncConfig, revision: str = "head") -> None:
+    """Apply migrations (blocking). ``db/env.py`` takes the PostgreSQL advisory lock."""
+    AlembicCommands(sqlalchemy_config=config).upgrade(revision=revision)
+
+
+async def upgrade_database_async(config: SQLAlchemyAsyncConfig) -> None:
+    # Alembic's async environment runs its own event loop, so give it a thread.
+    await anyio.to_thread.run_sync(upgrade_database, config)
+
+
+@asynccontextmanager
+async def session_scope(config: SQLAlchemyAsyncConfig) -> AsyncIterator[AsyncSession]:
+    """A session for code outside a request (CLI, start-up, workers): commit on success."""
+    session_maker = config.create_session_maker()
+    async with session_maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

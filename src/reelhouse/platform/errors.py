@@ -1,0 +1,215 @@
+"""RFC 9457 problem details for every error, each with a stable machine ``code``.
+
+Domain errors live next to the service that raises them and subclass
+:class:`DomainError`; the handlers here turn them, and the framework's own
+exceptions, into ``application/problem+json`` responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError
+from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFoundError
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    SerializationException,
+    ValidationException,
+)
+from litestar.types import ExceptionHandlersMap
+
+logger = logging.getLogger("reelhouse.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A business rule said no. Subclasses set the status, code and a default detail."""
+
+    status_code: ClassVar[int] = HTTPStatus.BAD_REQUEST
+    code: ClassVar[str] = "bad_request"
+    default_detail: ClassVar[str] = "The request cannot be processed."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.default_detail
+        self.extra = extra or {}
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class NotFound(DomainError):
+    status_code = HTTPStatus.NOT_FOUND
+    code = "not_found"
+    default_detail = "No such resource."
+
+
+class Conflict(DomainError):
+    status_code = HTTPStatus.CONFLICT
+    code = "conflict"
+    default_detail = "The request conflicts with the current state."
+
+
+class Forbidden(DomainError):
+    status_code = HTTPStatus.FORBIDDEN
+    code = "forbidden"
+    default_detail = "You are not allowed to do this."
+
+
+class Unauthorized(DomainError):
+    status_code = HTTPStatus.UNAUTHORIZED
+    code = "unauthorized"
+    default_detail = "Authentication is required."
+
+
+class InvalidInput(DomainError):
+    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "validation_error"
+    default_detail = "The request has invalid fields."
+
+
+class RateLimited(DomainError):
+    status_code = HTTPStatus.TOO_MANY_REQUESTS
+    code = "rate_limited"
+    default_detail = "Too many requests; try again later."
+
+    def __init__(
+        self, retry_after_seconds: int, detail: str | None = None, *, headers: dict[str, str] | None = None
+    ) -> None:
+        retry_after = max(1, retry_after_seconds)
+        super().__init__(
+            detail,
+            headers={**(headers or {}), "Retry-After": str(retry_after)},
+            extra={"retry_after": retry_after},
+        )
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if extra:
+        body.update(extra)
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return problem(exc.status_code, exc.code, exc.detail, extra=exc.extra, headers=exc.headers)
+
+
+def _field_errors(extra: Any) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    for item in extra if isinstance(extra, list) else []:
+        if isinstance(item, dict):
+            errors.append(
+                {
+                    "field": item.get("key") or "",
+                    "source": item.get("source") or "body",
+                    "message": item.get("message") or "invalid value",
+                }
+            )
+    return errors
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    detail = str(exc.detail or "")
+    errors = _field_errors(exc.extra)
+    if not errors:
+        return problem(400, "bad_request", detail or "The request is invalid.")
+    return problem(422, "validation_error", "The request has invalid fields.", extra={"errors": errors})
+
+
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if isinstance(exc.__cause__, SerializationException):
+        return problem(400, "malformed_json", "The request body is not valid JSON.")
+    if status >= 500:
+        logger.error("server error: %s", exc.detail)
+        return problem(status, "internal_error", "Something went wrong on our side.")
+    code = _HTTP_CODES.get(status, "error")
+    detail = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+    if isinstance(exc, NotFoundException) and detail.startswith("Not Found"):
+        detail = "No such resource."
+    if isinstance(exc, NotAuthorizedException) and detail == "Unauthorized":
+        detail = "Authentication is required."
+    if isinstance(exc, PermissionDeniedException) and detail == "Forbidden":
+        detail = "You are not allowed to do this."
+    if status == 413:
+        detail = "The request body is too large."
+    return problem(status, code, detail, headers=exc.headers)
+
+
+def _repository_not_found(_: Request[Any, Any, Any], __: RepositoryNotFoundError) -> Response[dict[str, Any]]:
+    return problem(404, "not_found", "No such resource.")
+
+
+def _integrity_error(_: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+    logger.info("integrity error turned into 409: %s", type(exc).__name__)
+    return problem(409, "conflict", "The request conflicts with existing data.")
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "internal_error", "Something went wrong on our side.")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    DomainError: _domain_error,
+    ValidationException: _validation_error,
+    HTTPException: _http_exception,
+    RepositoryNotFoundError: _repository_not_found,
+    DuplicateKeyError: _integrity_error,
+    IntegrityError: _integrity_error,
+    Exception: _unexpected,
+}
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "PROBLEM_JSON",
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "RateLimited",
+    "Unauthorized",
+    "problem",
+]

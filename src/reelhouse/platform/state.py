@@ -1,0 +1,91 @@
+"""What one running app holds: settings, the chosen backends and long-lived helpers.
+
+Built once in ``create_app()`` from the settings and kept on ``app.state.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from reelhouse.accounts.passwords import PasswordHasher
+from reelhouse.accounts.tokens import AccessTokenCodec
+from reelhouse.platform.db import build_sqlalchemy_config
+from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
+
+if TYPE_CHECKING:
+    from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+
+    from reelhouse.accounts.services import TokenSubject
+    from reelhouse.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Backends:
+    """The pluggable parts, Redis-backed when ``REDIS_URL`` is set, in-process otherwise."""
+
+    redis: Redis | None
+    rate_limiter: RateLimiter
+    revocations: RevocationStore
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backends:
+        if settings.redis.enabled:
+            redis = Redis.from_url(settings.redis.url, decode_responses=False, health_check_interval=30)
+            prefix = settings.redis.key_prefix
+            return cls(
+                redis=redis,
+                rate_limiter=RedisRateLimiter(redis, prefix),
+                revocations=RedisRevocationStore(redis, prefix),
+            )
+        return cls(redis=None, rate_limiter=MemoryRateLimiter(), revocations=MemoryRevocationStore())
+
+    @property
+    def kind(self) -> str:
+        return "redis" if self.redis is not None else "memory"
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+class AppServices:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db_config: SQLAlchemyAsyncConfig = build_sqlalchemy_config(settings)
+        self.backends = Backends.from_settings(settings)
+        self.token_codec = AccessTokenCodec(settings.auth)
+        self.password_hasher = PasswordHasher(settings.auth)
+
+    async def token_subject(self, user_id: UUID) -> TokenSubject | None:
+        from reelhouse.accounts.services import load_token_subject
+
+        async with self.db_config.get_session() as session:
+            return await load_token_subject(session, user_id)
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency's state: ``ok`` or what went wrong."""
+        checks: dict[str, str] = {}
+        try:
+            async with self.db_config.get_engine().connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001  (any failure means "not ready")
+            logger.warning("database not ready: %s", type(exc).__name__)
+            checks["database"] = "unavailable"
+        if self.backends.redis is not None:
+            try:
+                await self.backends.redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                logger.warning("redis not ready: %s", type(exc).__name__)
+                checks["redis"] = "unavailable"
+        return checks

@@ -1,0 +1,171 @@
+"""Test fixtures: every integration test runs on PostgreSQL + Redis and on the embedded backends.
+
+- PostgreSQL: one database per test worker (``reelhouse_test_<worker>``), created fresh and
+  migrated once per run, its tables truncated before each test.
+- Redis: one logical database per worker, flushed before each test.
+- Embedded: a SQLite file per worker and the in-process backends.
+
+``TEST_POSTGRES_URL`` and ``TEST_REDIS_URL`` point the suite at other servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis
+from advanced_alchemy.base import metadata_registry
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+
+import reelhouse.models  # noqa: F401  (registers the tables)
+from reelhouse.app import create_app
+from reelhouse.config import Settings, load_settings
+from reelhouse.platform.db import build_sqlalchemy_config, upgrade_database
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+BACKENDS = ["postgres", "embedded"]
+
+Client = AsyncTestClient[Any]
+ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
+
+
+def _worker_index(worker_id: str) -> int:
+    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+
+
+@pytest.fixture(scope="session")
+def worker_index(worker_id: str) -> int:
+    return _worker_index(worker_id)
+
+
+async def _recreate_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+def _base_environ(**overrides: str) -> dict[str, str]:
+    environ = {
+        "ENVIRONMENT": "test",
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "DATABASE_MIGRATE_ON_STARTUP": "false",
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    environ.update(overrides)
+    return environ
+
+
+def build_settings(**environ: str) -> Settings:
+    return load_settings(
+        environ=_base_environ(**environ),
+        config_file=ROOT / "litestar.toml",
+        env_file=ROOT / "tests" / "no-such.env",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_index: int) -> str:
+    name = f"reelhouse_test_{worker_index}"
+    asyncio.run(_recreate_database(POSTGRES_ADMIN_URL, name))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    settings = build_settings(DATABASE_URL=url)
+    upgrade_database(build_sqlalchemy_config(settings))
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(worker_index: int) -> str:
+    return f"{REDIS_BASE_URL}/{1 + worker_index % 15}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    var_dir = tmp_path_factory.mktemp("var")
+    upgrade_database(build_sqlalchemy_config(build_settings(VAR_DIR=str(var_dir))))
+    return var_dir
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    """The settings that select this test's backends."""
+    if backend == "postgres":
+        return {
+            "DATABASE_URL": request.getfixturevalue("postgres_url"),
+            "REDIS_URL": request.getfixturevalue("redis_url"),
+        }
+    return {"VAR_DIR": str(request.getfixturevalue("sqlite_var_dir"))}
+
+
+async def reset_state(settings: Settings) -> None:
+    """Empty every table and the Redis database, so each test starts from nothing."""
+    config = build_sqlalchemy_config(settings)
+    tables = [table.name for table in metadata_registry.get(None).sorted_tables]
+    engine = config.get_engine()
+    async with engine.begin() as connection:
+        if settings.database.is_postgresql:
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (table names from metadata)
+    await engine.dispose()
+    if settings.redis.enabled:
+        client = redis.asyncio.Redis.from_url(settings.redis.url)
+        await client.flushdb()
+        await client.aclose()
+
+
+@pytest.fixture
+def make_settings(backend_environ: dict[str, str]) -> Callable[..., Settings]:
+    """Settings for this test's backend, with any setting overridden by name (``RATE_LIMIT_ENABLED="true"``)."""
+
+    def factory(**overrides: str) -> Settings:
+        return build_settings(**{**backend_environ, **overrides})
+
+    return factory
+
+
+@pytest.fixture
+async def settings(make_settings: Callable[..., Settings]) -> Settings:
+    settings = make_settings()
+    await reset_state(settings)
+    return settings
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> ClientFactory:
+    """Start an app with overridden settings: ``async with make_client(RATE_LIMIT_ENABLED="true") as client``."""
+
+    @asynccontextmanager
+    async def factory(*, reset: bool = True, **overrides: str) -> AsyncIterator[Client]:
+        settings = make_settings(**overrides)
+        if reset:
+            await reset_state(settings)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            yield client
+
+    return factory
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        yield client
