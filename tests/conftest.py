@@ -1,8 +1,9 @@
 """Test fixtures: every integration test runs on PostgreSQL + Redis and on the embedded backends.
 
-- PostgreSQL: one database per test worker (``reelhouse_test_<worker>``), created fresh and
-  migrated once per run, its tables truncated before each test.
-- Redis: one logical database per worker, flushed before each test.
+- PostgreSQL: one database per test process (``reelhouse_test_<pid>``), created fresh and
+  migrated once per run, its tables truncated before each test, dropped at the end.
+- Redis: one key prefix per test process (``rhtest<pid>``), its keys deleted before each test,
+  so several runs can share one server.
 - Embedded: a SQLite file per worker and the in-process backends.
 
 ``TEST_POSTGRES_URL`` and ``TEST_REDIS_URL`` point the suite at other servers.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,34 @@ def worker_index(worker_id: str) -> int:
     return _worker_index(worker_id)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 async def _recreate_database(admin_url: str, name: str) -> None:
     connection = await asyncpg.connect(admin_url)
     try:
+        # Databases left behind by test runs that were killed.
+        for row in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'reelhouse_test_%'"):
+            suffix = row["datname"].removeprefix("reelhouse_test_")
+            if suffix.isdigit() and not _pid_alive(int(suffix)):
+                await connection.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
 
@@ -78,18 +102,24 @@ def build_settings(**environ: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(worker_index: int) -> str:
-    name = f"reelhouse_test_{worker_index}"
+def postgres_url() -> Iterator[str]:
+    name = f"reelhouse_test_{os.getpid()}"
     asyncio.run(_recreate_database(POSTGRES_ADMIN_URL, name))
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     settings = build_settings(DATABASE_URL=url)
     upgrade_database(build_sqlalchemy_config(settings))
-    return url
+    yield url
+    asyncio.run(_drop_database(POSTGRES_ADMIN_URL, name))
 
 
 @pytest.fixture(scope="session")
 def redis_url(worker_index: int) -> str:
     return f"{REDIS_BASE_URL}/{1 + worker_index % 15}"
+
+
+@pytest.fixture(scope="session")
+def redis_key_prefix() -> str:
+    return f"rhtest{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -111,12 +141,13 @@ def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, s
         return {
             "DATABASE_URL": request.getfixturevalue("postgres_url"),
             "REDIS_URL": request.getfixturevalue("redis_url"),
+            "REDIS_KEY_PREFIX": request.getfixturevalue("redis_key_prefix"),
         }
     return {"VAR_DIR": str(request.getfixturevalue("sqlite_var_dir"))}
 
 
 async def reset_state(settings: Settings) -> None:
-    """Empty every table and the Redis database, so each test starts from nothing."""
+    """Empty every table and this run's Redis keys, so each test starts from nothing."""
     config = build_sqlalchemy_config(settings)
     tables = [table.name for table in metadata_registry.get(None).sorted_tables]
     engine = config.get_engine()
@@ -129,7 +160,9 @@ async def reset_state(settings: Settings) -> None:
     await engine.dispose()
     if settings.redis.enabled:
         client = redis.asyncio.Redis.from_url(settings.redis.url)
-        await client.flushdb()
+        keys = [key async for key in client.scan_iter(match=f"{settings.redis.key_prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
         await client.aclose()
 
 

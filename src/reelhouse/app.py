@@ -18,14 +18,18 @@ from reelhouse import __version__
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
 from reelhouse.config import Settings, get_settings
+from reelhouse.plans.controllers import AdminPlanController, PlanController
 from reelhouse.platform.auth import AccessTokenMiddleware
 from reelhouse.platform.db import upgrade_database_async
 from reelhouse.platform.dependencies import APP_DEPENDENCIES
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
 from reelhouse.platform.health import HealthController
+from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging
 from reelhouse.platform.ratelimit import RateLimitMiddleware
 from reelhouse.platform.state import AppServices
+from reelhouse.subscriptions.controllers import SubscriptionController, SubscriptionHistoryAliasController
+from reelhouse.subscriptions.services import settle_expired_subscriptions
 
 if TYPE_CHECKING:
     from click import Group
@@ -33,7 +37,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("reelhouse")
 
-ROUTE_HANDLERS = [HealthController, AuthController, UserController, AdminUserController]
+SUBSCRIPTION_SETTLE_INTERVAL_SECONDS = 60
+
+ROUTE_HANDLERS = [
+    HealthController,
+    AuthController,
+    UserController,
+    AdminUserController,
+    PlanController,
+    AdminPlanController,
+    SubscriptionController,
+    SubscriptionHistoryAliasController,
+]
 
 
 class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
@@ -42,6 +57,13 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.services = AppServices(settings)
+        self.jobs = [
+            PeriodicJob(
+                "settle-expired-subscriptions",
+                SUBSCRIPTION_SETTLE_INTERVAL_SECONDS,
+                lambda: settle_expired_subscriptions(self.services),
+            ),
+        ]
 
     def on_cli_init(self, cli: Group) -> None:
         from reelhouse.cli import register_commands
@@ -89,6 +111,9 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 Tag(name="Auth", description="Register, sign in, refresh and sign out"),
                 Tag(name="Profile", description="Your profile and signed-in devices"),
                 Tag(name="Admin: users", description="Administrators manage accounts"),
+                Tag(name="Plans", description="What a subscription buys"),
+                Tag(name="Admin: plans", description="Administrators manage plans"),
+                Tag(name="Subscriptions", description="Subscribe, cancel, renew and change plan"),
             ],
             use_handler_docstrings=True,
         )
@@ -116,7 +141,12 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             self.services.backends.kind,
         )
 
+        for job in self.jobs:
+            job.start()
+
     async def _on_shutdown(self) -> None:
+        for job in self.jobs:
+            await job.stop()
         await self.services.backends.close()
 
 

@@ -2,5 +2,14 @@
 
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
 from reelhouse.plans.models import Plan
+from reelhouse.subscriptions.models import IdempotencyRecord, Subscription, SubscriptionEvent
 
-__all__ = ["Plan", "RefreshFamily", "RefreshToken", "User"]
+__all__ = [
+    "IdempotencyRecord",
+    "Plan",
+    "RefreshFamily",
+    "RefreshToken",
+    "Subscription",
+    "SubscriptionEvent",
+    "User",
+]

@@ -18,7 +18,7 @@ class Pagination:
 
 
 def provide_pagination(
-    limit: Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Parameter(query="offset", ge=0, le=1_000_000, description="Items to skip")] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    offset: Annotated[int, Parameter(ge=0, le=1_000_000, description="Items to skip")] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)

@@ -1,0 +1,44 @@
+"""Periodic background jobs run inside each API instance.
+
+Every job must be safe to run on several instances at once (idempotent, or
+claiming its work with row locks), since each instance runs its own copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
+
+
+class PeriodicJob:
+    def __init__(self, name: str, interval_seconds: float, run: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self.interval_seconds = interval_seconds
+        self._run = run
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self.interval_seconds > 0:
+            self._task = asyncio.create_task(self._loop(), name=f"job:{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> None:
+        try:
+            await self._run()
+        except Exception:
+            logger.exception("job %s failed; it runs again in %ss", self.name, self.interval_seconds)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            await self.run_once()

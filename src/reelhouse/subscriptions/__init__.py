@@ -1,0 +1,1 @@
+"""Subscriptions: subscribe, cancel, renew, change plan, expiry, history, and entitlement."""

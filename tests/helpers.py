@@ -1,0 +1,91 @@
+"""Small helpers every integration test may use: sign up, sign in, auth headers, make an admin.
+
+Each helper asserts the call succeeded, so a test reads as the behaviour it proves.
+
+Litestar's test client runs the app in an event loop of its own (a blocking portal)
+and blocks on every request. Two consequences: code that uses the app's database
+engine or Redis client must run in that loop (:func:`in_app_loop`), and
+``asyncio.gather`` over ``client.get(...)`` sends requests one at a time, so use
+:func:`send_concurrently` to make them really overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from litestar.testing import AsyncTestClient
+
+from reelhouse.accounts.services import AccountService
+from reelhouse.platform.db import session_scope
+
+PASSWORD = "correct horse battery"
+ADMIN_EMAIL = "admin@example.com"
+
+Client = AsyncTestClient[Any]
+T = TypeVar("T")
+
+
+def in_app_loop(client: Client, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``await function(*args)`` in the app's event loop, where its engine and Redis client live."""
+    return client.blocking_portal.call(function, *args)
+
+
+def send_concurrently(client: Client, requests: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
+    """Send ``(method, url, httpx keyword arguments)`` requests all at once; responses in the same order."""
+
+    async def send_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as concurrent:
+            return list(await asyncio.gather(*(concurrent.request(m, url, **kw) for m, url, kw in requests)))
+
+    return in_app_loop(client, send_all)
+
+
+def auth(token: str) -> dict[str, str]:
+    """The ``Authorization`` header for an access (or, on GET /auth/refresh, a refresh) token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def register(
+    client: Client, email: str = "ada@example.com", password: str = PASSWORD, name: str = "Ada", **fields: Any
+) -> dict[str, Any]:
+    """Create an account; returns ``{token, refresh, user, ...}``."""
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": password, "name": name, **fields}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def login(client: Client, email: str = "ada@example.com", password: str = PASSWORD, **fields: Any) -> dict[str, Any]:
+    """Sign in (a new device each time); returns ``{token, refresh, user, ...}``."""
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password, **fields})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def make_admin(client: Client, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> dict[str, Any]:
+    """Create (or promote) an administrator through the account service, then sign in as them."""
+    services = client.app.state.services
+
+    async def ensure_admin() -> None:
+        async with session_scope(services.db_config) as session:
+            await AccountService(session, services).ensure_admin(email, password)
+
+    in_app_loop(client, ensure_admin)
+    return await login(client, email, password)
+
+
+async def profile_status(client: Client, token: str) -> int:
+    """The status of GET /users/profile with ``token``: 200 while the token works, 401 once it stops."""
+    return (await client.get("/api/v1/users/profile", headers=auth(token))).status_code
+
+
+async def refresh_status(client: Client, refresh: str) -> int:
+    """The status of rotating ``refresh`` (it is spent when this returns 200)."""
+    return (await client.post("/api/v1/auth/refresh", json={"refresh": refresh})).status_code
