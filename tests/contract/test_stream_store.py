@@ -1,0 +1,226 @@
+"""One contract for both stream stores: admission, eviction, heartbeats, ending, trimming, sweeping."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from reelhouse.playback.streams import (
+    EndReason,
+    MemoryStreamStore,
+    NewStream,
+    RedisStreamStore,
+    StoreTimings,
+    StreamStore,
+)
+
+GRACE_MS = 600
+TIMINGS = StoreTimings(grace_ms=GRACE_MS, flush_interval_ms=300, ended_ttl_seconds=60)
+
+
+@pytest.fixture
+def streams(request: pytest.FixtureRequest, implementation: str) -> StreamStore:
+    if implementation == "redis":
+        return RedisStreamStore(
+            request.getfixturevalue("redis_client"), request.getfixturevalue("contract_prefix"), TIMINGS
+        )
+    return MemoryStreamStore(TIMINGS)
+
+
+def stream(user: str, device: str, content: str = "c1", position: float = 0.0) -> NewStream:
+    return NewStream(
+        session_id=uuid.uuid4().hex,
+        user_id=user,
+        device_id=device,
+        device_name=f"{device} name",
+        content_id=content,
+        position=position,
+    )
+
+
+async def start(store: StreamStore, new: NewStream, limit: int = 2, reject: bool = False):
+    return await store.admit(new, limit=limit, reject_when_full=reject)
+
+
+class TestAdmission:
+    async def test_streams_up_to_the_limit_are_admitted_without_ending_anything(self, streams):
+        first = await start(streams, stream("u1", "tv"))
+        second = await start(streams, stream("u1", "phone"))
+        assert first.admitted
+        assert second.admitted
+        assert first.ended == []
+        assert second.ended == []
+        assert sorted(s.device_id for s in await streams.live("u1")) == ["phone", "tv"]
+
+    async def test_the_oldest_stream_is_evicted_when_the_limit_is_reached(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await asyncio.sleep(0.005)
+        await start(streams, stream("u1", "phone"))
+        await asyncio.sleep(0.005)
+        third = await start(streams, stream("u1", "laptop"))
+        assert third.admitted
+        assert [(e.session.session_id, e.reason) for e in third.ended] == [(tv.session_id, EndReason.STREAM_LIMIT)]
+        assert sorted(s.device_id for s in await streams.live("u1")) == ["laptop", "phone"]
+        assert await streams.ended_reason("u1", tv.session_id) == EndReason.STREAM_LIMIT
+
+    async def test_reject_new_refuses_and_lists_the_live_streams(self, streams):
+        await start(streams, stream("u1", "tv"))
+        await start(streams, stream("u1", "phone"))
+        refused = await start(streams, stream("u1", "laptop"), reject=True)
+        assert not refused.admitted
+        assert refused.ended == []
+        assert sorted(s.device_id for s in refused.live) == ["phone", "tv"]
+        assert len(await streams.live("u1")) == 2
+
+    async def test_naming_a_session_to_replace_ends_it_and_admits_the_new_one(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await start(streams, stream("u1", "phone"))
+        laptop = stream("u1", "laptop")
+        admitted = await streams.admit(laptop, limit=2, reject_when_full=True, replace_session_id=tv.session_id)
+        assert admitted.admitted
+        assert [e.session.device_id for e in admitted.ended] == ["tv"]
+        assert sorted(s.device_id for s in await streams.live("u1")) == ["laptop", "phone"]
+
+    async def test_the_same_device_starting_another_title_replaces_its_own_stream(self, streams):
+        episode_one = stream("u1", "tv", content="ep1")
+        await start(streams, episode_one, limit=1)
+        episode_two = await start(streams, stream("u1", "tv", content="ep2"), limit=1)
+        assert episode_two.admitted
+        assert [(e.session.content_id, e.reason) for e in episode_two.ended] == [("ep1", EndReason.REPLACED)]
+        assert [s.content_id for s in await streams.live("u1")] == ["ep2"]
+
+    async def test_users_do_not_share_limits(self, streams):
+        await start(streams, stream("u1", "tv"), limit=1)
+        other = await start(streams, stream("u2", "tv"), limit=1)
+        assert other.ended == []
+        assert len(await streams.live("u1")) == 1
+
+    async def test_concurrent_admissions_never_exceed_the_limit(self, streams):
+        starts = [stream("u1", f"device-{n}") for n in range(60)]
+        results = await asyncio.gather(*(start(streams, new) for new in starts))
+        assert all(result.admitted for result in results)
+        live = await streams.live("u1")
+        assert len(live) == 2
+        ended_ids = {e.session.session_id for result in results for e in result.ended}
+        assert ended_ids == {new.session_id for new in starts} - {s.session_id for s in live}
+
+    async def test_silent_streams_are_dropped_at_admission_as_expired(self, streams):
+        silent = stream("u1", "tv", position=42.0)
+        await start(streams, silent, limit=1)
+        await asyncio.sleep(GRACE_MS / 1000 + 0.2)
+        fresh = await start(streams, stream("u1", "phone"), limit=1)
+        assert [(e.session.session_id, e.reason, e.session.position) for e in fresh.ended] == [
+            (silent.session_id, EndReason.EXPIRED, 42.0)
+        ]
+
+
+class TestHeartbeat:
+    async def test_a_heartbeat_refreshes_position_and_state(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        outcome = await streams.heartbeat("u1", tv.session_id, 12.5, "playing")
+        assert outcome.alive
+        assert outcome.session is not None
+        assert outcome.session.position == 12.5
+        assert outcome.session.state == "playing"
+        live = await streams.get("u1", tv.session_id)
+        assert live is not None
+        assert live.position == 12.5
+
+    async def test_heartbeats_keep_a_stream_alive_past_the_grace_period(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        for _ in range(4):
+            await asyncio.sleep(GRACE_MS / 1000 / 3)
+            assert (await streams.heartbeat("u1", tv.session_id, 1.0, "playing")).alive
+        assert await streams.sweep() == []
+
+    async def test_a_heartbeat_for_an_evicted_stream_says_why_and_never_revives_it(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv, limit=1)
+        await start(streams, stream("u1", "phone"), limit=1)
+        outcome = await streams.heartbeat("u1", tv.session_id, 99.0, "playing")
+        assert not outcome.alive
+        assert outcome.reason == EndReason.STREAM_LIMIT
+        assert [s.device_id for s in await streams.live("u1")] == ["phone"]
+
+    async def test_a_late_heartbeat_ends_the_stream_as_expired_with_its_last_position(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await streams.heartbeat("u1", tv.session_id, 30.0, "playing")
+        await asyncio.sleep(GRACE_MS / 1000 + 0.2)
+        outcome = await streams.heartbeat("u1", tv.session_id, 31.0, "playing")
+        assert not outcome.alive
+        assert outcome.reason == EndReason.EXPIRED
+        assert outcome.ended is not None
+        assert outcome.ended.session.position == 30.0
+        assert await streams.live("u1") == []
+
+    async def test_flush_is_due_at_most_once_per_interval(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        assert not (await streams.heartbeat("u1", tv.session_id, 1.0, "playing")).flush_due
+        await asyncio.sleep(0.35)
+        assert (await streams.heartbeat("u1", tv.session_id, 2.0, "playing")).flush_due
+        assert not (await streams.heartbeat("u1", tv.session_id, 3.0, "playing")).flush_due
+
+    async def test_unknown_session_reads_as_ended(self, streams):
+        outcome = await streams.heartbeat("u1", "no-such-session", 1.0, "playing")
+        assert not outcome.alive
+
+
+class TestEnding:
+    async def test_end_returns_the_last_position_and_remembers_the_reason(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await streams.heartbeat("u1", tv.session_id, 64.0, "paused")
+        ended = await streams.end("u1", tv.session_id, EndReason.ADMIN)
+        assert ended is not None
+        assert ended.session.position == 64.0
+        assert ended.reason == EndReason.ADMIN
+        assert await streams.end("u1", tv.session_id, EndReason.ADMIN) is None
+        assert await streams.ended_reason("u1", tv.session_id) == EndReason.ADMIN
+        assert (await streams.heartbeat("u1", tv.session_id, 65.0, "playing")).reason == EndReason.ADMIN
+
+    async def test_a_session_cannot_be_ended_through_another_user(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        assert await streams.end("u2", tv.session_id, EndReason.STOPPED) is None
+        assert len(await streams.live("u1")) == 1
+
+    async def test_end_all_ends_every_stream_of_the_user_only(self, streams):
+        await start(streams, stream("u1", "tv"))
+        await start(streams, stream("u1", "phone"))
+        await start(streams, stream("u2", "tv"))
+        ended = await streams.end_all("u1", EndReason.SIGNED_OUT)
+        assert sorted(e.session.device_id for e in ended) == ["phone", "tv"]
+        assert {e.reason for e in ended} == {EndReason.SIGNED_OUT}
+        assert await streams.live("u1") == []
+        assert len(await streams.live("u2")) == 1
+
+    async def test_trim_ends_the_oldest_beyond_a_new_limit(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv, limit=3)
+        await asyncio.sleep(0.005)
+        await start(streams, stream("u1", "phone"), limit=3)
+        await asyncio.sleep(0.005)
+        await start(streams, stream("u1", "laptop"), limit=3)
+        ended = await streams.trim("u1", 2, EndReason.STREAM_LIMIT)
+        assert [e.session.session_id for e in ended] == [tv.session_id]
+        assert await streams.trim("u1", 2, EndReason.STREAM_LIMIT) == []
+
+    async def test_sweep_ends_silent_streams_of_every_user(self, streams):
+        await start(streams, stream("u1", "tv", position=5.0))
+        await start(streams, stream("u2", "tv", position=7.0))
+        assert sorted(await streams.live_users()) == ["u1", "u2"]
+        await asyncio.sleep(GRACE_MS / 1000 + 0.2)
+        ended = await streams.sweep()
+        assert sorted((e.session.user_id, e.reason, e.session.position) for e in ended) == [
+            ("u1", EndReason.EXPIRED, 5.0),
+            ("u2", EndReason.EXPIRED, 7.0),
+        ]
+        assert await streams.live("u1") == []
