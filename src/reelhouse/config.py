@@ -7,8 +7,11 @@ read from ``litestar.toml`` under ``[section] field_name``.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
+import tempfile
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property, lru_cache
@@ -23,6 +26,7 @@ Environment = Literal["development", "test", "production"]
 #: Passwords that must never reach production (the demo defaults and common weak choices).
 DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
 MIN_JWT_SECRET_BYTES = 32
+MIN_ADMIN_PASSWORD_LENGTH = 12
 
 
 class SettingsError(RuntimeError):
@@ -114,6 +118,12 @@ class PlaybackSettings:
     heartbeat_grace_intervals: int = setting("HEARTBEAT_GRACE_INTERVALS", 3)
     progress_flush_seconds: int = setting("PROGRESS_FLUSH_SECONDS", 30)
     free_max_devices: int = setting("FREE_MAX_DEVICES", 1)
+    #: Resume rules (applied in reelhouse.playback.history): below this share watched, no resume point.
+    resume_min_percent: float = setting("RESUME_MIN_PERCENT", 5.0)
+    #: At or past this share watched (or past the credits), a title counts as completed.
+    completion_percent: float = setting("COMPLETION_PERCENT", 90.0)
+    #: Titles shorter than this never offer a resume point.
+    resume_min_duration_seconds: int = setting("RESUME_MIN_DURATION_SECONDS", 300)
 
 
 @dataclass(frozen=True)
@@ -164,15 +174,29 @@ def _coerce(raw: Any, annotation: Any, name: str) -> Any:
             return False
         raise SettingsError(f"{name} must be true or false, not {raw!r}")
     if annotation in (int, float):
+        # int(True) and int(2.5) would pass silently; a toml typo should not.
+        if isinstance(raw, bool) or (annotation is int and isinstance(raw, float)):
+            raise SettingsError(f"{name} must be a whole number, not {raw!r}")
         try:
             return annotation(raw)
         except (TypeError, ValueError):
             raise SettingsError(f"{name} must be a number, not {raw!r}") from None
     if origin is list:
-        if isinstance(raw, list):
-            return [str(item) for item in raw]
-        return [item.strip() for item in str(raw).split(",") if item.strip()]
+        return _coerce_list(raw, name)
     return str(raw)
+
+
+def _coerce_list(raw: Any, name: str) -> list[str]:
+    if isinstance(raw, list):
+        return [str(item) for item in raw]
+    text = str(raw).strip()
+    if text.startswith("["):  # the toml spelling, ["a", "b"], also works in the environment
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise SettingsError(f"{name} must be a comma-separated list or a JSON list, not {raw!r}") from None
+        return [str(item) for item in parsed]
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _build(cls: type[T], toml_section: dict[str, Any], env: dict[str, str]) -> T:
@@ -204,20 +228,73 @@ def normalize_database_url(url: str, var_dir: Path) -> str:
 
 
 def _development_secret(var_dir: Path) -> str:
-    """A random signing key generated once per checkout and kept under var/."""
+    """A random signing key generated once per checkout and kept under var/ (mode 0600)."""
     path = var_dir / "jwt-secret"
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    # O_EXCL: when two workers start together, one writes and the other reads it.
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secret)
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temporary file, then hard-linked into place: when two
+        # workers start together exactly one link wins and nobody ever reads a half-written key.
+        descriptor, temporary = tempfile.mkstemp(dir=var_dir, prefix=".jwt-secret.")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    secret = path.read_text().strip()
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise SettingsError(f"{path} holds no usable JWT secret; delete it to have a new one generated")
     return secret
+
+
+#: Settings that divide by or count with their value: below 1 they would fail on every request.
+_AT_LEAST_ONE = frozenset(
+    {
+        "WEB_CONCURRENCY",
+        "REQUEST_MAX_BODY_BYTES",
+        "DATABASE_POOL_SIZE",
+        "ACCESS_TOKEN_TTL_SECONDS",
+        "REFRESH_TOKEN_TTL_DAYS",
+        "ARGON2_MEMORY_KIB",
+        "ARGON2_TIME_COST",
+        "ARGON2_PARALLELISM",
+        "MAX_CONCURRENT_HASHES",
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        "LOGIN_MAX_FAILURES_PER_IP",
+        "LOGIN_FAILURE_WINDOW_SECONDS",
+        "RATE_LIMIT_ANONYMOUS_PER_MINUTE",
+        "RATE_LIMIT_USER_PER_MINUTE",
+        "RATE_LIMIT_AUTH_PER_MINUTE",
+        "HEARTBEAT_INTERVAL_SECONDS",
+        "HEARTBEAT_GRACE_INTERVALS",
+        "PROGRESS_FLUSH_SECONDS",
+    }
+)
+MAX_PORT = 65535
+
+
+def _validate(settings: Settings) -> None:
+    """Refuse values that would only fail later, on a request, with a message naming the variable."""
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        for item in fields(section):
+            value = getattr(section, item.name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            env_name = item.metadata["env"]
+            if env_name in _AT_LEAST_ONE and value < 1:
+                raise SettingsError(f"{env_name} must be at least 1, not {value}")
+            if value < 0:
+                raise SettingsError(f"{env_name} must not be negative, not {value}")
+            if env_name.endswith("_PERCENT") and value > 100:
+                raise SettingsError(f"{env_name} must be between 0 and 100, not {value}")
+    if settings.server.port > MAX_PORT:
+        raise SettingsError(f"PORT must be at most {MAX_PORT}, not {settings.server.port}")
+    try:
+        _ = settings.server.trusted_proxy_networks
+    except ValueError as exc:
+        raise SettingsError(f"TRUSTED_PROXIES must list IP networks (CIDR), comma-separated: {exc}") from None
 
 
 def check_production(settings: Settings) -> None:
@@ -228,10 +305,12 @@ def check_production(settings: Settings) -> None:
         problems.append("JWT_SECRET is not set")
     elif len(secret.encode()) < MIN_JWT_SECRET_BYTES:
         problems.append(f"JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes")
-    if settings.admin.email and settings.admin.password.lower() in DEFAULT_PASSWORDS:
+    # ADMIN_PASSWORD also feeds `reelhouse users create-admin`, so it is checked even without ADMIN_EMAIL.
+    admin_password = settings.admin.password
+    if (settings.admin.email or admin_password) and admin_password.lower() in DEFAULT_PASSWORDS:
         problems.append("ADMIN_PASSWORD is a default or empty password")
-    if settings.admin.email and len(settings.admin.password) < 12:
-        problems.append("ADMIN_PASSWORD is shorter than 12 characters")
+    elif admin_password and len(admin_password) < MIN_ADMIN_PASSWORD_LENGTH:
+        problems.append(f"ADMIN_PASSWORD is shorter than {MIN_ADMIN_PASSWORD_LENGTH} characters")
     database_password = _url_password(settings.database.url)
     if database_password is not None and database_password.lower() in DEFAULT_PASSWORDS:
         problems.append("DATABASE_URL uses a default password")
@@ -269,6 +348,7 @@ def load_settings(
     sections = {name: _build(cls, toml_data.get(name, {}), env) for name, cls in SECTIONS.items()}
     settings = Settings(environment=top.environment, var_dir=top.var_dir, **sections)
 
+    _validate(settings)
     var_dir = Path(settings.var_dir)
     database = sections["database"]
     database = DatabaseSettings(
@@ -300,7 +380,7 @@ def get_settings() -> Settings:
 
 def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
     """The settings as a dict with every secret masked, safe to log."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {"app": {"environment": settings.environment, "var_dir": settings.var_dir}}
     for name in SECTIONS:
         section = getattr(settings, name)
         out[name] = {

@@ -1,0 +1,44 @@
+# Reelhouse API image: `docker compose up` (see docker-compose.yml) or
+#   docker build -t reelhouse . && docker run -e DATABASE_URL=... -e REDIS_URL=... -e JWT_SECRET=... -p 8000:8000 reelhouse
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    HOST=0.0.0.0 \
+    PORT=8000
+
+RUN groupadd --system --gid 10001 reelhouse \
+    && useradd --system --uid 10001 --gid reelhouse --home-dir /app --no-create-home --shell /usr/sbin/nologin reelhouse \
+    && python -m venv /opt/venv
+
+WORKDIR /app
+
+# Dependencies first, in their own layer: rebuilt only when pyproject.toml changes.
+COPY pyproject.toml README.md ./
+RUN mkdir -p src/reelhouse \
+    && touch src/reelhouse/__init__.py \
+    && pip install -e . \
+    && rm -rf src
+
+# The code. The editable install points at /app/src, and the migrations are read from /app/db.
+COPY litestar.toml ./
+COPY db ./db
+COPY src ./src
+RUN python -m compileall -q src db \
+    && mkdir -p /app/var \
+    && chown reelhouse:reelhouse /app/var
+
+USER reelhouse
+EXPOSE 8000
+
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/health' % os.environ['PORT'], timeout=2)"
+
+# Migrations run at start-up (DATABASE_MIGRATE_ON_STARTUP=true, under an advisory lock).
+# Uvicorn's access log stays off: ours logs paths without query strings, which can carry tokens.
+# WEB_CONCURRENCY sets the worker count; FORWARDED_ALLOW_IPS which proxies --proxy-headers believes.
+CMD ["sh", "-c", "exec uvicorn --factory reelhouse.app:create_app --host \"$HOST\" --port \"$PORT\" --no-access-log --proxy-headers"]

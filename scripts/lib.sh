@@ -1,0 +1,138 @@
+# shellcheck shell=bash
+# Shared by scripts/run and scripts/test (sourced, not run): the virtualenv and the local services.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO_ROOT/.venv"
+INSTALL_STAMP="$VENV/.reelhouse-install"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ensure_venv [EXTRAS]: create .venv when missing and (re)install the project when
+# pyproject.toml or the wanted extras changed since the last install.
+ensure_venv() {
+    local extras="${1:-}" spec="." wanted
+    [[ -n "$extras" ]] && spec=".[$extras]"
+    command -v python3 >/dev/null || die "python3 is not installed (Python 3.11 or newer is needed)"
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "Python 3.11 or newer is needed; python3 is $(python3 --version 2>&1)"
+
+    if [[ -x "$VENV/bin/python" ]] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
+        say "the virtualenv at .venv is broken; recreating it"
+        rm -rf "$VENV"
+    fi
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        say "creating the virtualenv in .venv"
+        python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    fi
+
+    wanted="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    local have_hash="" have_extras=""
+    if [[ -f "$INSTALL_STAMP" && -x "$VENV/bin/reelhouse" ]]; then
+        read -r have_hash have_extras <"$INSTALL_STAMP" || true
+    fi
+    # An install with the dev extras also serves a plain one, and a plain reinstall keeps them.
+    if [[ -z "$extras" && "$have_extras" == "dev" ]]; then
+        extras="dev"
+        spec=".[dev]"
+    fi
+    if [[ "$have_hash" == "$wanted" && "$have_extras" == "$extras" ]]; then
+        return 0
+    fi
+    say "installing reelhouse${extras:+ with [$extras]} into .venv"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+    (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install --quiet -e "$spec")
+    printf '%s %s\n' "$wanted" "$extras" >"$INSTALL_STAMP"
+}
+
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+apt_updated=0
+apt_install() {
+    is_root || return 1
+    command -v apt-get >/dev/null || return 1
+    if [[ "$apt_updated" -eq 0 ]]; then
+        say "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || return 1
+        apt_updated=1
+    fi
+    say "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" </dev/null >/dev/null
+}
+
+# wait_until SECONDS DESCRIPTION COMMAND...: retry COMMAND once a second.
+wait_until() {
+    local seconds="$1" what="$2"
+    shift 2
+    local waited=0
+    until "$@" >/dev/null 2>&1; do
+        ((waited++ < seconds)) || return 1
+        sleep 1
+    done
+    say "$what is up"
+}
+
+postgres_answers() { pg_isready -h 127.0.0.1 -p 5432 -q; }
+redis_answers() { [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == "PONG" ]]; }
+
+start_postgres() {
+    local version
+    version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)"
+    [[ -n "$version" ]] || return 1
+    say "starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+}
+
+# ensure_postgres: PostgreSQL on 127.0.0.1:5432 as the tests expect it (user postgres, no password);
+# started when installed, installed first when we are root on Debian.
+ensure_postgres() {
+    if command -v pg_isready >/dev/null && postgres_answers; then
+        return 0
+    fi
+    local installed_now=0
+    if ! command -v pg_ctlcluster >/dev/null || [[ -z "$(ls -A /etc/postgresql 2>/dev/null)" ]]; then
+        apt_install postgresql \
+            || die "PostgreSQL is not installed and cannot be installed here (needs root and apt-get): install it, or point TEST_POSTGRES_URL at a server"
+        installed_now=1
+    fi
+    postgres_answers || start_postgres \
+        || die "could not start PostgreSQL: run pg_ctlcluster --skip-systemctl-redirect <version> main start as root or postgres"
+    wait_until 60 "PostgreSQL" postgres_answers || die "PostgreSQL did not answer on 127.0.0.1:5432 within 60 s"
+    if ((installed_now)); then
+        # A fresh Debian cluster asks TCP clients for a password; give the test user one we know.
+        su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" </dev/null >/dev/null \
+            || die "could not set the password of the new PostgreSQL cluster's postgres user"
+        export TEST_POSTGRES_URL="postgresql://postgres:postgres@127.0.0.1:5432/postgres"
+    fi
+}
+
+ensure_redis() {
+    if command -v redis-cli >/dev/null && redis_answers; then
+        return 0
+    fi
+    if ! command -v redis-server >/dev/null; then
+        apt_install redis-server \
+            || die "Redis is not installed and cannot be installed here (needs root and apt-get): install it, or point TEST_REDIS_URL at a server"
+    fi
+    if ! redis_answers; then
+        say "starting Redis"
+        redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+            || die "could not start redis-server"
+    fi
+    wait_until 30 "Redis" redis_answers || die "Redis did not answer on 127.0.0.1:6379 within 30 s"
+}
+
+# ensure_services: the PostgreSQL and Redis the tests use, unless TEST_POSTGRES_URL / TEST_REDIS_URL
+# name servers someone else runs (those are only checked, by the tests themselves).
+ensure_services() {
+    if [[ -z "${TEST_POSTGRES_URL:-}" ]]; then
+        ensure_postgres
+    else
+        say "using PostgreSQL at TEST_POSTGRES_URL"
+    fi
+    if [[ -z "${TEST_REDIS_URL:-}" ]]; then
+        ensure_redis
+    else
+        say "using Redis at TEST_REDIS_URL"
+    fi
+}
