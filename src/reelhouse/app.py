@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
+from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -17,6 +18,13 @@ from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
 from reelhouse import __version__
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
+from reelhouse.catalog.controllers import (
+    AdminContentController,
+    AdminGenreController,
+    ContentController,
+    FollowedGenreController,
+    GenreController,
+)
 from reelhouse.config import Settings, get_settings
 from reelhouse.plans.controllers import AdminPlanController, PlanController
 from reelhouse.platform.auth import AccessTokenMiddleware
@@ -25,21 +33,28 @@ from reelhouse.platform.dependencies import APP_DEPENDENCIES
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
 from reelhouse.platform.health import HealthController
 from reelhouse.platform.jobs import PeriodicJob
-from reelhouse.platform.logging import RequestIdMiddleware, configure_logging
+from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
 from reelhouse.platform.ratelimit import RateLimitMiddleware
 from reelhouse.platform.state import AppServices
+from reelhouse.playback.controllers import WatchHistoryController
+from reelhouse.playback.events import ensure_event_partitions
+from reelhouse.playback.session_controllers import AdminPlaybackController, PlaybackSessionController
+from reelhouse.playback.sessions import sweep_expired_streams
+from reelhouse.playback.socket import playback_socket
 from reelhouse.subscriptions.controllers import SubscriptionController, SubscriptionHistoryAliasController
 from reelhouse.subscriptions.services import settle_expired_subscriptions
 
 if TYPE_CHECKING:
     from click import Group
     from litestar.config.app import AppConfig
+    from litestar.types import ControllerRouterHandler
 
 logger = logging.getLogger("reelhouse")
 
 SUBSCRIPTION_SETTLE_INTERVAL_SECONDS = 60
+EVENT_PARTITION_INTERVAL_SECONDS = 6 * 3600
 
-ROUTE_HANDLERS = [
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
     AuthController,
     UserController,
@@ -48,6 +63,15 @@ ROUTE_HANDLERS = [
     AdminPlanController,
     SubscriptionController,
     SubscriptionHistoryAliasController,
+    ContentController,
+    GenreController,
+    FollowedGenreController,
+    AdminContentController,
+    AdminGenreController,
+    WatchHistoryController,
+    PlaybackSessionController,
+    AdminPlaybackController,
+    playback_socket,
 ]
 
 
@@ -57,11 +81,23 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.services = AppServices(settings)
+        self.channels = ChannelsPlugin(backend=self.services.backends.channels, arbitrary_channels_allowed=True)
+        self.services.channels = self.channels
         self.jobs = [
             PeriodicJob(
                 "settle-expired-subscriptions",
                 SUBSCRIPTION_SETTLE_INTERVAL_SECONDS,
                 lambda: settle_expired_subscriptions(self.services),
+            ),
+            PeriodicJob(
+                "sweep-silent-streams",
+                max(1.0, settings.playback.heartbeat_interval_seconds / 2),
+                lambda: sweep_expired_streams(self.services),
+            ),
+            PeriodicJob(
+                "create-event-partitions",
+                EVENT_PARTITION_INTERVAL_SECONDS,
+                lambda: ensure_event_partitions(self.services),
             ),
         ]
 
@@ -78,10 +114,12 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.debug = False
         app_config.state.services = services
         app_config.plugins.append(SQLAlchemyPlugin(config=services.db_config))
+        app_config.plugins.append(self.channels)
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         app_config.dependencies.update(APP_DEPENDENCIES)
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.request_max_body_size = settings.server.request_max_body_bytes
+        app_config.before_send.append(stamp_response)
         app_config.middleware[:0] = [
             RequestIdMiddleware(),
             RateLimitMiddleware(),
@@ -114,6 +152,11 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 Tag(name="Plans", description="What a subscription buys"),
                 Tag(name="Admin: plans", description="Administrators manage plans"),
                 Tag(name="Subscriptions", description="Subscribe, cancel, renew and change plan"),
+                Tag(name="Playback", description="Start, list and stop streams; the player's websocket"),
+                Tag(name="Admin: playback", description="Administrators see and end live streams"),
+                Tag(name="Catalog", description="Browse, search, trending, new releases and recommendations"),
+                Tag(name="Admin: catalog", description="Administrators manage titles and genres"),
+                Tag(name="Watch history", description="Recently watched, continue watching and progress"),
             ],
             use_handler_docstrings=True,
         )
@@ -125,6 +168,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         settings = self.settings
         if settings.database.migrate_on_startup:
             await upgrade_database_async(self.services.db_config)
+            await ensure_event_partitions(self.services)
         if settings.admin.email and settings.admin.password:
             from reelhouse.accounts.services import AccountService
             from reelhouse.platform.db import session_scope
@@ -145,6 +189,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             job.start()
 
     async def _on_shutdown(self) -> None:
+        # Sessions live on in the store; sockets close with 1012 and players reconnect elsewhere.
+        await self.services.open_sockets.close_all(self.services)
         for job in self.jobs:
             await job.stop()
         await self.services.backends.close()

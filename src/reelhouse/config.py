@@ -124,6 +124,20 @@ class PlaybackSettings:
     completion_percent: float = setting("COMPLETION_PERCENT", 90.0)
     #: Titles shorter than this never offer a resume point.
     resume_min_duration_seconds: int = setting("RESUME_MIN_DURATION_SECONDS", 300)
+    #: How long a playback token opens the websocket (reconnects included); a new start issues a new one.
+    playback_token_ttl_seconds: int = setting("PLAYBACK_TOKEN_TTL_SECONDS", 1800)
+    #: How long a signed stream URL works (it also stops when its session ends).
+    stream_url_ttl_seconds: int = setting("STREAM_URL_TTL_SECONDS", 21600)
+    #: Where media files live: <MEDIA_DIR>/<content id>/<rendition>.mp4 (e.g. 720p.mp4).
+    media_dir: str = setting("MEDIA_DIR", "var/media")
+    #: Websocket messages larger than this close the socket (1009).
+    ws_max_message_bytes: int = setting("WS_MAX_MESSAGE_BYTES", 4096)
+    #: Messages a socket may send per second (burst of twice that) before it is closed (1008).
+    ws_max_messages_per_second: int = setting("WS_MAX_MESSAGES_PER_SECOND", 5)
+
+    @property
+    def grace_seconds(self) -> int:
+        return self.heartbeat_interval_seconds * self.heartbeat_grace_intervals
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,24 @@
 """Every table, imported in one place so Alembic and the app see the same metadata."""
 
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
+from reelhouse.catalog.models import Content, Genre, content_genres, user_genres
 from reelhouse.plans.models import Plan
+from reelhouse.playback.events import PlaybackEvent
+from reelhouse.playback.models import WatchHistory
 from reelhouse.subscriptions.models import IdempotencyRecord, Subscription, SubscriptionEvent
 
 __all__ = [
+    "Content",
+    "Genre",
     "IdempotencyRecord",
     "Plan",
+    "PlaybackEvent",
     "RefreshFamily",
     "RefreshToken",
     "Subscription",
     "SubscriptionEvent",
     "User",
+    "WatchHistory",
+    "content_genres",
+    "user_genres",
 ]

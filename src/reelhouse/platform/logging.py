@@ -46,36 +46,42 @@ def configure_logging(level: str) -> None:
     _configured = True
 
 
+def _incoming_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return uuid.uuid4().hex
+
+
 class RequestIdMiddleware(ASGIMiddleware):
+    """Gives each request an id (the caller's ``X-Request-ID`` when sane) for every log line it causes."""
+
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        incoming = ""
-        for name, value in scope.get("headers", []):
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = _incoming_request_id(scope)
+        scope["state"]["request_id"] = request_id
+        scope["state"]["started_at"] = time.perf_counter()
         token = request_id_var.set(request_id)
-        started = time.perf_counter()
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
         try:
-            await next_app(scope, receive, send_with_id)
+            await next_app(scope, receive, send)
         finally:
-            if scope["type"] == ScopeType.HTTP:
-                access_logger.info(
-                    "%s %s %s %.1fms",
-                    scope.get("method", "-"),
-                    scope.get("path", "-"),
-                    status,
-                    (time.perf_counter() - started) * 1000,
-                )
             request_id_var.reset(token)
+
+
+async def stamp_response(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: it sees every response, errors and unknown routes included, so the
+    ``X-Request-ID`` header and the access line are written here with the status really sent."""
+    if message["type"] != "http.response.start":
+        return
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id") or _incoming_request_id(scope)
+    message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+    started = state.get("started_at")
+    elapsed = f"{(time.perf_counter() - started) * 1000:.1f}ms" if started is not None else "-"
+    token = request_id_var.set(request_id)
+    try:
+        access_logger.info("%s %s %s %s", scope.get("method", "-"), scope.get("path", "-"), message["status"], elapsed)
+    finally:
+        request_id_var.reset(token)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from litestar.channels.backends.base import ChannelsBackend
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -18,9 +21,14 @@ from reelhouse.accounts.tokens import AccessTokenCodec
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
+from reelhouse.playback.sessions import RecheckSchedule
+from reelhouse.playback.socket import OpenSockets
+from reelhouse.playback.streams import MemoryStreamStore, RedisStreamStore, StoreTimings, StreamStore
+from reelhouse.playback.tokens import PlaybackTokenCodec, StreamUrlSigner
 
 if TYPE_CHECKING:
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+    from litestar.channels import ChannelsPlugin
 
     from reelhouse.accounts.services import TokenSubject
     from reelhouse.config import Settings
@@ -35,9 +43,16 @@ class Backends:
     redis: Redis | None
     rate_limiter: RateLimiter
     revocations: RevocationStore
+    streams: StreamStore
+    channels: ChannelsBackend
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
+        playback = settings.playback
+        timings = StoreTimings(
+            grace_ms=playback.grace_seconds * 1000,
+            flush_interval_ms=playback.progress_flush_seconds * 1000,
+        )
         if settings.redis.enabled:
             redis = Redis.from_url(settings.redis.url, decode_responses=False, health_check_interval=30)
             prefix = settings.redis.key_prefix
@@ -45,8 +60,16 @@ class Backends:
                 redis=redis,
                 rate_limiter=RedisRateLimiter(redis, prefix),
                 revocations=RedisRevocationStore(redis, prefix),
+                streams=RedisStreamStore(redis, prefix, timings),
+                channels=RedisChannelsPubSubBackend(redis=redis, key_prefix=f"{prefix}:channels"),
             )
-        return cls(redis=None, rate_limiter=MemoryRateLimiter(), revocations=MemoryRevocationStore())
+        return cls(
+            redis=None,
+            rate_limiter=MemoryRateLimiter(),
+            revocations=MemoryRevocationStore(),
+            streams=MemoryStreamStore(timings),
+            channels=MemoryChannelsBackend(),
+        )
 
     @property
     def kind(self) -> str:
@@ -64,6 +87,12 @@ class AppServices:
         self.backends = Backends.from_settings(settings)
         self.token_codec = AccessTokenCodec(settings.auth)
         self.password_hasher = PasswordHasher(settings.auth)
+        self.playback_tokens = PlaybackTokenCodec(settings.auth, settings.playback.playback_token_ttl_seconds)
+        self.stream_urls = StreamUrlSigner(settings.auth.jwt_secret, settings.playback.stream_url_ttl_seconds)
+        self.playback_rechecks = RecheckSchedule(settings.playback.heartbeat_interval_seconds / 2)
+        self.open_sockets = OpenSockets()
+        #: Cross-instance notices to players; set by the app plugin (absent in bare CLI use).
+        self.channels: ChannelsPlugin | None = None
 
     async def token_subject(self, user_id: UUID) -> TokenSubject | None:
         from reelhouse.accounts.services import load_token_subject

@@ -297,6 +297,10 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _session_from(raw: dict[str, Any]) -> StreamSession:
     return StreamSession(
         session_id=str(raw["session_id"]),
@@ -405,8 +409,9 @@ class RedisStreamStore:
         if not await self._redis.set(self._sweep_lock_key, b"1", nx=True, ex=lock_seconds):
             return []
         ended: list[EndedStream] = []
-        for user, score in await self._redis.zrange(self._index_key, 0, -1, withscores=True):
-            user_id = user.decode() if isinstance(user, bytes) else str(user)
+        members: list[Any] = await self._redis.zrange(self._index_key, 0, -1, withscores=True)
+        for user, score in members:
+            user_id = _text(user)
             result = await self._run(self._sweep_user, user_id, self._timings.grace_ms)
             ended.extend(_ended_from(item) for item in _as_list(result["ended"]))
             if int(result["remaining"]) == 0:
@@ -417,19 +422,19 @@ class RedisStreamStore:
         return [_session_from(item) for item in _as_list(await self._run(self._live, user_id))]
 
     async def live_users(self) -> list[str]:
-        users = await self._redis.zrange(self._index_key, 0, -1)
-        return [user.decode() if isinstance(user, bytes) else str(user) for user in users]
+        users: list[Any] = await self._redis.zrange(self._index_key, 0, -1)
+        return [_text(user) for user in users]
 
     async def get(self, user_id: str, session_id: str) -> StreamSession | None:
-        raw = await self._redis.hgetall(f"{self._common(user_id)[0]}{session_id}")
+        raw: dict[Any, Any] = await self._redis.hgetall(f"{self._common(user_id)[0]}{session_id}")
         if not raw:
             return None
-        decoded = {key.decode(): value.decode() for key, value in raw.items()}
+        decoded = {_text(key): _text(value) for key, value in raw.items()}
         return _session_from({**decoded, "session_id": session_id})
 
     async def ended_reason(self, user_id: str, session_id: str) -> EndReason | None:
-        raw = await self._redis.get(f"{self._common(user_id)[1]}{session_id}")
-        return EndReason(raw.decode()) if raw else None
+        raw: Any = await self._redis.get(f"{self._common(user_id)[1]}{session_id}")
+        return EndReason(_text(raw)) if raw else None
 
 
 # --- in-process ------------------------------------------------------------------------------

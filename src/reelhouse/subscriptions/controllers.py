@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelhouse.platform.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
+from reelhouse.platform.state import AppServices
 from reelhouse.subscriptions.schemas import (
     ChangePlanRequest,
     SubscribeRequest,
@@ -35,8 +36,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-def provide_subscription_service(db_session: AsyncSession) -> SubscriptionService:
-    return SubscriptionService(db_session)
+def provide_subscription_service(db_session: AsyncSession, services: AppServices) -> SubscriptionService:
+    return SubscriptionService(db_session, services)
 
 
 async def history_of(

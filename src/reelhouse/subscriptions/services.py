@@ -128,8 +128,10 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
 
 
 class SubscriptionService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, app: AppServices | None = None) -> None:
         self.session = session
+        #: With the app, plan changes also apply to live streams at once.
+        self._app = app
 
     # reads
 
@@ -266,12 +268,18 @@ class SubscriptionService:
         previous = subscription.plan_id
         subscription.plan_id = plan.id
         self._record(subscription, SubscriptionEventKind.PLAN_CHANGED, plan.id, previous_plan_id=previous)
+        if self._app is not None:
+            from reelhouse.playback.sessions import PlaybackService
+
+            await PlaybackService(self.session, self._app).enforce(
+                user_id, max_devices=plan.max_devices_allowed, access_level=plan.access_level
+            )
         return await self._reload(subscription.id)
 
     # expiry
 
-    async def settle_expired(self, now: datetime | None = None) -> int:
-        """Store ``expired`` on every subscription past its end; returns how many changed."""
+    async def settle_expired(self, now: datetime | None = None) -> list[UUID]:
+        """Store ``expired`` on every subscription past its end; returns their owners."""
         now = now or utcnow()
         expired = (
             await self.session.scalars(
@@ -287,7 +295,7 @@ class SubscriptionService:
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL)
         )
         await self.session.flush()
-        return len(expired)
+        return [subscription.user_id for subscription in expired]
 
     # helpers
 
@@ -378,8 +386,21 @@ class SubscriptionService:
 
 
 async def settle_expired_subscriptions(services: AppServices) -> int:
-    """The periodic job: store ``expired`` on every subscription past its end."""
+    """The periodic job: store ``expired`` on every subscription past its end, and bring the
+    owners' live streams down to what they may still watch."""
     from reelhouse.platform.db import session_scope
+    from reelhouse.playback.sessions import PlaybackService
+    from reelhouse.subscriptions.entitlement import entitlement_for
 
     async with session_scope(services.db_config) as session:
-        return await SubscriptionService(session).settle_expired()
+        expired = await SubscriptionService(session).settle_expired()
+    for user_id in expired:
+        async with session_scope(services.db_config) as session:
+            entitlement = await entitlement_for(
+                session, user_id, free_max_devices=services.settings.playback.free_max_devices
+            )
+            assert entitlement.access_level is not None
+            await PlaybackService(session, services).enforce(
+                user_id, max_devices=entitlement.max_devices, access_level=entitlement.access_level
+            )
+    return len(expired)

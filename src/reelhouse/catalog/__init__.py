@@ -1,0 +1,1 @@
+"""The catalog: titles, genres, search, trending, new releases and recommendations."""

@@ -1,0 +1,1 @@
+"""Playback: stream sessions, the player websocket, watch history and its resume rules."""

@@ -1,0 +1,91 @@
+"""HTTP shape of watch history: parse, call WatchHistoryService, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelhouse.platform.auth import CurrentUser, requires_user
+from reelhouse.platform.pagination import Pagination
+from reelhouse.platform.state import AppServices
+from reelhouse.playback.history import WatchHistoryService
+from reelhouse.playback.schemas import (
+    ContinueWatchingList,
+    ProgressReport,
+    ProgressUpdate,
+    WatchEntry,
+    WatchHistoryList,
+    watch_entry_from,
+)
+
+EntryId = Annotated[UUID, Parameter(description="A watch-history entry id")]
+
+
+def provide_watch_history_service(db_session: AsyncSession, services: AppServices) -> WatchHistoryService:
+    return WatchHistoryService(db_session, services)
+
+
+class WatchHistoryController(Controller):
+    path = "/api/v1/watch-history"
+    tags = ["Watch history"]
+    guards = [requires_user]
+    dependencies = {"history": Provide(provide_watch_history_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        operation_id="RecordProgress",
+        status_code=HTTP_201_CREATED,
+        summary="Save how far you watched a title (201 for a new entry, 200 when it updates one)",
+    )
+    async def record(
+        self, data: ProgressReport, current_user: CurrentUser, history: WatchHistoryService
+    ) -> Response[WatchEntry]:
+        item, created = await history.record(current_user.id, data.content_id, data.watched_seconds)
+        return Response(watch_entry_from(item), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @get("/", operation_id="RecentlyWatched", summary="Recently watched, most recent first")
+    async def recently_watched(
+        self, current_user: CurrentUser, history: WatchHistoryService, pagination: Pagination
+    ) -> WatchHistoryList:
+        items, total = await history.recently_watched(current_user.id, limit=pagination.limit, offset=pagination.offset)
+        return WatchHistoryList(
+            watch_history=[watch_entry_from(item) for item in items],
+            total=total,
+            limit=pagination.limit,
+            offset=pagination.offset,
+        )
+
+    @get(
+        "/continue-watching",
+        operation_id="ContinueWatching",
+        summary="Titles you stopped part-way through, most recent first",
+    )
+    async def continue_watching(
+        self, current_user: CurrentUser, history: WatchHistoryService, pagination: Pagination
+    ) -> ContinueWatchingList:
+        items, total = await history.continue_watching(
+            current_user.id, limit=pagination.limit, offset=pagination.offset
+        )
+        return ContinueWatchingList(
+            continue_watching=[watch_entry_from(item) for item in items],
+            total=total,
+            limit=pagination.limit,
+            offset=pagination.offset,
+        )
+
+    @put("/{entry_id:uuid}", operation_id="UpdateProgress", summary="Change the position of one of your entries")
+    async def update(
+        self, entry_id: EntryId, data: ProgressUpdate, current_user: CurrentUser, history: WatchHistoryService
+    ) -> WatchEntry:
+        return watch_entry_from(await history.update(current_user.id, entry_id, data.watched_seconds))
+
+    @delete("/{entry_id:uuid}", operation_id="HideWatchEntry", status_code=HTTP_204_NO_CONTENT)
+    async def hide(self, entry_id: EntryId, current_user: CurrentUser, history: WatchHistoryService) -> None:
+        """Remove an entry from your lists (watching the title again brings it back)."""
+        await history.hide(current_user.id, entry_id)

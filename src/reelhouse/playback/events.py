@@ -1,0 +1,98 @@
+"""The playback event log: started, stopped and every way a stream ended, with device and position.
+
+On PostgreSQL the table is range-partitioned by month (``occurred_at``); a job keeps
+the coming months' partitions created ahead, and a default partition catches
+anything outside them so no event is ever refused. Old partitions can be detached,
+archived and dropped without touching the rest.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+from advanced_alchemy.base import UUIDBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Float, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from reelhouse.platform.db import session_scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reelhouse.platform.state import AppServices
+    from reelhouse.playback.streams import StreamSession
+
+logger = logging.getLogger(__name__)
+
+PARTITION_MONTHS_AHEAD = 3
+
+
+class PlaybackEventKind(enum.StrEnum):
+    STARTED = "started"
+    STOPPED = "stopped"
+    STREAM_LIMIT = "stream_limit"
+    REPLACED = "replaced"
+    EXPIRED = "expired"
+    ADMIN = "admin"
+    SUBSCRIPTION_ENDED = "subscription_ended"
+    SIGNED_OUT = "signed_out"
+
+
+class PlaybackEvent(UUIDBase):
+    __tablename__ = "playback_events"
+    __table_args__ = (Index("ix_playback_events_user_occurred", "user_id", "occurred_at"),)
+
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    session_id: Mapped[str] = mapped_column(String(64))
+    content_id: Mapped[uuid.UUID] = mapped_column()
+    device_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    position_seconds: Mapped[float] = mapped_column(Float)
+
+
+async def record_event(session: AsyncSession, stream: StreamSession, kind: PlaybackEventKind) -> None:
+    session.add(
+        PlaybackEvent(
+            id=uuid.uuid4(),
+            occurred_at=datetime.now(UTC),
+            user_id=uuid.UUID(stream.user_id),
+            session_id=stream.session_id,
+            content_id=uuid.UUID(stream.content_id),
+            device_id=stream.device_id,
+            kind=kind.value,
+            position_seconds=stream.position,
+        )
+    )
+
+
+def month_start(day: date, months_ahead: int = 0) -> date:
+    index = day.year * 12 + (day.month - 1) + months_ahead
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def partition_ddl(month: date) -> str:
+    start, end = month_start(month), month_start(month, 1)
+    return (
+        f"CREATE TABLE IF NOT EXISTS playback_events_{start:%Y_%m} PARTITION OF playback_events "
+        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+    )
+
+
+async def ensure_event_partitions(app: AppServices, today: date | None = None) -> list[str]:
+    """Create this month's and the next months' partitions (PostgreSQL only); returns their names."""
+    if not app.settings.database.is_postgresql:
+        return []
+    today = today or datetime.now(UTC).date()
+    created: list[str] = []
+    async with session_scope(app.db_config) as session:
+        for ahead in range(PARTITION_MONTHS_AHEAD + 1):
+            month = month_start(today, ahead)
+            await session.execute(text(partition_ddl(month)))
+            created.append(f"playback_events_{month:%Y_%m}")
+    return created

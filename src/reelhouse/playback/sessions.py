@@ -1,0 +1,307 @@
+"""Playback sessions: starting, heartbeats, stopping and every way a stream ends.
+
+Every ended stream, whatever ended it, goes through :meth:`PlaybackService.settle`:
+its last position is saved to watch history, the event is logged, and its device
+is told why over the stream's channel, on whichever instance its socket lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, select
+
+from reelhouse.catalog.models import Content
+from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
+from reelhouse.platform.db import session_scope
+from reelhouse.platform.errors import Conflict, NotFound
+from reelhouse.playback.events import PlaybackEventKind, record_event
+from reelhouse.playback.history import ContentUnavailable, PlanRequired, WatchHistoryService
+from reelhouse.playback.streams import EndedStream, EndReason, NewStream, StreamSession
+from reelhouse.subscriptions.entitlement import Entitlement, entitlement_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reelhouse.platform.state import AppServices
+
+logger = logging.getLogger(__name__)
+
+#: What a device is told when its stream ends, and the close code its socket gets.
+TERMINATION_DETAILS: dict[EndReason, tuple[int, str]] = {
+    EndReason.STREAM_LIMIT: (4001, "Another device started watching and your plan's stream limit was reached."),
+    EndReason.ADMIN: (4002, "An administrator ended this stream."),
+    EndReason.SUBSCRIPTION_ENDED: (4003, "Your subscription no longer covers this title."),
+    EndReason.SIGNED_OUT: (4004, "The account was signed out or disabled."),
+    EndReason.EXPIRED: (4005, "No heartbeat arrived in time; the stream ended."),
+    EndReason.STOPPED: (4006, "The stream was stopped."),
+    EndReason.REPLACED: (4007, "This device started another stream."),
+}
+
+
+_PENDING_NOTICES = "reelhouse.playback.pending_notices"
+_NOTICE_HOOKS = "reelhouse.playback.notice_hooks"
+
+
+def stream_channel(session_id: str) -> str:
+    return f"stream:{session_id}"
+
+
+def terminated_message(reason: EndReason) -> dict[str, str]:
+    return {"type": "terminated", "reason": reason.value, "detail": TERMINATION_DETAILS[reason][1]}
+
+
+class StreamLimitReached(Conflict):
+    code = "stream_limit_reached"
+    default_detail = "Your plan's stream limit is reached; name a session to end in replace_session_id."
+
+
+class PlaybackSessionNotFound(NotFound):
+    code = "session_not_found"
+    default_detail = "No such live playback session."
+
+
+class ContentNotPlayable(NotFound):
+    code = "content_not_found"
+    default_detail = "No such title."
+
+
+@dataclass(frozen=True, slots=True)
+class StartedStream:
+    session: StreamSession
+    playback_token: str
+    stream_query: str
+    entitlement: Entitlement
+    resume_position_seconds: int
+    ended: list[EndedStream]
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    alive: bool
+    reason: EndReason | None = None
+
+
+class RecheckSchedule:
+    """When a user's streams are next checked against their current entitlement.
+
+    Heartbeats re-check at most once per ``every_seconds`` per user (half a heartbeat
+    interval by default), so an expired or downgraded subscription, an unpublished
+    title or a disabled account ends the stream within one interval without a
+    database query on every heartbeat.
+    """
+
+    def __init__(self, every_seconds: float) -> None:
+        self._every = every_seconds
+        self._next: dict[str, float] = {}
+
+    def due(self, user_id: str) -> bool:
+        now = time.monotonic()
+        if self._next.get(user_id, 0.0) > now:
+            return False
+        if len(self._next) > 100_000:
+            self._next = {user: at for user, at in self._next.items() if at > now}
+        self._next[user_id] = now + self._every
+        return True
+
+
+class PlaybackService:
+    def __init__(self, session: AsyncSession, app: AppServices) -> None:
+        self.session = session
+        self._app = app
+        self._streams = app.backends.streams
+        self._history = WatchHistoryService(session, app)
+
+    # starting and stopping
+
+    async def start(
+        self,
+        user_id: uuid.UUID,
+        content_id: uuid.UUID,
+        *,
+        device_id: str,
+        device_name: str,
+        replace_session_id: str | None,
+    ) -> StartedStream:
+        content = await self._playable_content(content_id)
+        entitlement = await entitlement_for(
+            self.session, user_id, free_max_devices=self._app.settings.playback.free_max_devices
+        )
+        if not entitlement.covers(content.access_level):
+            raise PlanRequired()
+        resume = await self._history.resume_position(user_id, content.id)
+        new = NewStream(
+            session_id=str(uuid.uuid4()),
+            user_id=str(user_id),
+            device_id=device_id,
+            device_name=device_name,
+            content_id=str(content.id),
+            position=float(resume),
+        )
+        admission = await self._streams.admit(
+            new,
+            limit=entitlement.max_devices,
+            reject_when_full=entitlement.stream_limit_policy == StreamLimitPolicy.REJECT_NEW,
+            replace_session_id=replace_session_id,
+        )
+        await self.settle(admission.ended)
+        if not admission.admitted:
+            raise StreamLimitReached(
+                extra={
+                    "max_devices": entitlement.max_devices,
+                    "live_sessions": [live_session_json(s) for s in admission.live],
+                }
+            )
+        session = await self._streams.get(new.user_id, new.session_id)
+        assert session is not None
+        await record_event(self.session, session, PlaybackEventKind.STARTED)
+        return StartedStream(
+            session=session,
+            playback_token=self._app.playback_tokens.issue(
+                user_id=new.user_id, session_id=new.session_id, device_id=device_id, content_id=new.content_id
+            ),
+            stream_query=self._app.stream_urls.query(
+                user_id=new.user_id,
+                session_id=new.session_id,
+                content_id=new.content_id,
+                max_resolution=entitlement.max_resolution.value,
+            ),
+            entitlement=entitlement,
+            resume_position_seconds=resume,
+            ended=admission.ended,
+        )
+
+    async def stop(self, user_id: uuid.UUID, session_id: str, position: float | None = None) -> None:
+        if position is not None:
+            await self._streams.heartbeat(str(user_id), session_id, position, "stopped")
+        ended = await self._streams.end(str(user_id), session_id, EndReason.STOPPED)
+        if ended is None:
+            raise PlaybackSessionNotFound()
+        await self.settle([ended])
+
+    async def live(self, user_id: uuid.UUID) -> list[StreamSession]:
+        return await self._streams.live(str(user_id))
+
+    async def all_live(self, user_id: uuid.UUID | None = None) -> list[StreamSession]:
+        users = [str(user_id)] if user_id is not None else await self._streams.live_users()
+        sessions: list[StreamSession] = []
+        for user in users:
+            sessions.extend(await self._streams.live(user))
+        return sorted(sessions, key=lambda s: s.started_at)
+
+    async def terminate(self, session_id: str) -> None:
+        """An administrator ends someone's stream."""
+        for session in await self.all_live():
+            if session.session_id == session_id:
+                ended = await self._streams.end(session.user_id, session_id, EndReason.ADMIN)
+                if ended is not None:
+                    await self.settle([ended])
+                    return
+        raise PlaybackSessionNotFound()
+
+    # the same path for every other ending
+
+    async def end_all(self, user_id: uuid.UUID, reason: EndReason) -> list[EndedStream]:
+        ended = await self._streams.end_all(str(user_id), reason)
+        await self.settle(ended)
+        return ended
+
+    async def enforce(self, user_id: uuid.UUID, *, max_devices: int, access_level: AccessLevel) -> None:
+        """Apply a user's new entitlement now: end streams of titles it no longer covers, then the
+        oldest beyond its device limit."""
+        live = await self._streams.live(str(user_id))
+        levels = await self._content_levels(s.content_id for s in live)
+        ended: list[EndedStream] = []
+        for session in live:
+            level = levels.get(session.content_id)
+            if level is None or level.rank > access_level.rank:
+                gone = await self._streams.end(str(user_id), session.session_id, EndReason.SUBSCRIPTION_ENDED)
+                if gone is not None:
+                    ended.append(gone)
+        ended.extend(await self._streams.trim(str(user_id), max_devices, EndReason.STREAM_LIMIT))
+        await self.settle(ended)
+
+    async def settle(self, ended: Sequence[EndedStream]) -> None:
+        """Save each ended stream's last position, log it, and tell its device."""
+        for item in ended:
+            await self._save_position(item.session, playing=False)
+            await record_event(self.session, item.session, PlaybackEventKind(item.reason.value))
+            self.notify(item)
+
+    def notify(self, item: EndedStream) -> None:
+        """Tell the stream's device, once this transaction is over: the saved position is then
+        readable by the time the player hears about the ending (and a rollback still tells it)."""
+        channels = self._app.channels
+        if channels is None:
+            return
+        pending: list[tuple[dict[str, str], str]] = self.session.info.setdefault(_PENDING_NOTICES, [])
+        pending.append((terminated_message(item.reason), stream_channel(item.session.session_id)))
+        if not self.session.info.get(_NOTICE_HOOKS):
+            self.session.info[_NOTICE_HOOKS] = True
+
+            def publish_pending(session: Any, *_: Any) -> None:
+                notices = session.info.pop(_PENDING_NOTICES, [])
+                for message, channel in notices:
+                    channels.publish(message, [channel])
+
+            event.listen(self.session.sync_session, "after_commit", publish_pending)
+            event.listen(self.session.sync_session, "after_soft_rollback", publish_pending)
+
+    # heartbeats (the websocket's hot path: no database unless a flush is due)
+
+    async def save_heartbeat_position(self, session: StreamSession) -> None:
+        await self._save_position(session, playing=session.state == "playing")
+
+    async def _save_position(self, session: StreamSession, *, playing: bool) -> None:
+        content = await self.session.get(Content, uuid.UUID(session.content_id))
+        if content is None:
+            return
+        await self._history.save_position(uuid.UUID(session.user_id), content, session.position, playing=playing)
+
+    async def _playable_content(self, content_id: uuid.UUID) -> Content:
+        content = await self.session.get(Content, content_id)
+        if content is None or not content.published:
+            raise ContentUnavailable()
+        return content
+
+    async def _content_levels(self, content_ids: Iterable[str]) -> dict[str, AccessLevel]:
+        ids = [uuid.UUID(value) for value in set(content_ids)]
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Content.id, Content.access_level).where(Content.id.in_(ids), Content.published.is_(True))
+        )
+        return {str(row[0]): row[1] for row in rows}
+
+
+def live_session_json(session: StreamSession) -> dict[str, Any]:
+    return {
+        "session_id": session.session_id,
+        "device_id": session.device_id,
+        "device_name": session.device_name,
+        "content_id": session.content_id,
+        "started_at": _iso(session.started_at),
+        "last_heartbeat_at": _iso(session.last_heartbeat_at),
+        "position_seconds": session.position,
+    }
+
+
+def _iso(epoch_ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def sweep_expired_streams(app: AppServices) -> int:
+    """The periodic job: end streams whose heartbeats stopped, saving their last positions."""
+    ended = await app.backends.streams.sweep()
+    if ended:
+        async with session_scope(app.db_config) as session:
+            await PlaybackService(session, app).settle(ended)
+    return len(ended)

@@ -1,0 +1,139 @@
+"""Playback credentials: the websocket's playback token and the signed stream URL.
+
+Both are bound to one stream session. The playback token is a JWT with its own
+``typ`` and audience, so it is refused where an access token goes and the
+reverse. Stream URLs carry an HMAC over their parameters with a key derived from
+(not equal to) the JWT secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import jwt
+
+from reelhouse.accounts.tokens import InvalidToken
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from reelhouse.config import AuthSettings
+
+PLAYBACK_TOKEN_TYPE = "playback"  # noqa: S105  (a claim value, not a secret)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackClaims:
+    user_id: str
+    session_id: str
+    device_id: str
+    content_id: str
+    expires_at: datetime
+
+
+class PlaybackTokenCodec:
+    def __init__(self, settings: AuthSettings, ttl_seconds: int) -> None:
+        self._secret = settings.jwt_secret
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self._audience = f"{settings.jwt_audience}/playback"
+        self._leeway = settings.jwt_leeway_seconds
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def issue(self, *, user_id: str, session_id: str, device_id: str, content_id: str) -> str:
+        now = datetime.now(UTC).replace(microsecond=0)
+        payload = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": user_id,
+            "jti": uuid.uuid4().hex,
+            "iat": now,
+            "exp": now + self.ttl,
+            "typ": PLAYBACK_TOKEN_TYPE,
+            "sid": session_id,
+            "dev": device_id,
+            "cid": content_id,
+        }
+        return jwt.encode(payload, self._secret, algorithm=self._algorithm)
+
+    def decode(self, token: str) -> PlaybackClaims:
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["iss", "aud", "sub", "jti", "iat", "exp"]},
+            )
+            if payload.get("typ") != PLAYBACK_TOKEN_TYPE:
+                raise InvalidToken("not a playback token")
+            return PlaybackClaims(
+                user_id=str(payload["sub"]),
+                session_id=str(payload["sid"]),
+                device_id=str(payload["dev"]),
+                content_id=str(payload["cid"]),
+                expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            )
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+            raise InvalidToken(str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedStream:
+    user_id: str
+    session_id: str
+    content_id: str
+    max_resolution: str
+    expires: int
+
+
+class StreamUrlSigner:
+    """``?user=&session=&resolution=&expires=&signature=`` on media URLs, checked by the media routes."""
+
+    FIELDS = ("user", "session", "resolution", "expires")
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._key = hashlib.sha256(b"reelhouse stream-url signing\x00" + secret.encode()).digest()
+        self.ttl_seconds = ttl_seconds
+
+    def _signature(self, content_id: str, values: Mapping[str, str]) -> str:
+        message = "\n".join([content_id, *(values[name] for name in self.FIELDS)])
+        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+
+    def query(self, *, user_id: str, session_id: str, content_id: str, max_resolution: str) -> str:
+        values = {
+            "user": user_id,
+            "session": session_id,
+            "resolution": max_resolution,
+            "expires": str(int(time.time()) + self.ttl_seconds),
+        }
+        return urlencode({**values, "signature": self._signature(content_id, values)})
+
+    def verify(self, content_id: str, params: Mapping[str, str]) -> SignedStream:
+        """The signed parameters, or :class:`InvalidToken` when forged, altered or expired."""
+        try:
+            values = {name: params[name] for name in self.FIELDS}
+            signature = params["signature"]
+            expires = int(values["expires"])
+        except (KeyError, ValueError):
+            raise InvalidToken("missing or malformed signature parameters") from None
+        if not hmac.compare_digest(signature, self._signature(content_id, values)):
+            raise InvalidToken("bad signature")
+        if expires < time.time():
+            raise InvalidToken("expired")
+        return SignedStream(
+            user_id=values["user"],
+            session_id=values["session"],
+            content_id=content_id,
+            max_resolution=values["resolution"],
+            expires=expires,
+        )

@@ -1,0 +1,169 @@
+"""Helpers for catalog and watch-history tests: titles and genres through the admin API,
+subscriptions and backdated viewings straight in the database (their own APIs are tested elsewhere).
+
+Direct database work uses its own short-lived engine: the test client runs the app on another
+event loop, and asyncpg connections cannot move between loops.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpers import ADMIN_EMAIL, PASSWORD, auth, login, register
+from reelhouse.accounts.services import AccountService
+from reelhouse.plans.models import AccessLevel, Plan, Resolution
+from reelhouse.platform.db import build_sqlalchemy_config, session_scope
+from reelhouse.playback.models import WatchHistory
+from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
+
+Client = AsyncTestClient[Any]
+
+ADMIN_CONTENT = "/api/v1/admin/content"
+ADMIN_GENRES = "/api/v1/admin/genres"
+CONTENT = "/api/v1/content"
+HISTORY = "/api/v1/watch-history"
+
+_emails = itertools.count(1)
+
+
+class Person:
+    """A signed-in user: ``id`` and ``headers`` for requests."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.id = uuid.UUID(body["user"]["id"])
+        self.token: str = body["token"]
+        self.headers = auth(self.token)
+
+
+async def new_user(client: Client, name: str = "viewer") -> Person:
+    return Person(await register(client, email=f"{name}{next(_emails)}@example.com", name=name))
+
+
+async def new_admin(client: Client) -> Person:
+    services = client.app.state.services
+    async with database(client) as session:
+        await AccountService(session, services).ensure_admin(ADMIN_EMAIL, PASSWORD)
+    return Person(await login(client, ADMIN_EMAIL, PASSWORD))
+
+
+@asynccontextmanager
+async def database(client: Client) -> AsyncIterator[AsyncSession]:
+    """A session on the test's database (committed at the end), on this event loop."""
+    config = build_sqlalchemy_config(client.app.state.services.settings)
+    try:
+        async with session_scope(config) as session:
+            yield session
+    finally:
+        await config.get_engine().dispose()
+
+
+async def create_genre(client: Client, admin: Person, slug: str, name: str | None = None) -> dict[str, Any]:
+    response = await client.post(ADMIN_GENRES, json={"slug": slug, "name": name or slug.title()}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def title_fields(**overrides: Any) -> dict[str, Any]:
+    """A valid title body: a free, published, one-hour film."""
+    fields: dict[str, Any] = {
+        "title": "A Film",
+        "description": "A film about things.",
+        "access_level": "free",
+        "duration_seconds": 3600,
+        "credits_start_seconds": None,
+        "genres": [],
+        "release_year": 2020,
+        "thumbnail_url": "https://img.example.com/a.jpg",
+        "trailer_url": "https://media.example.com/trailers/a.m3u8",
+        "video_url": "https://media.example.com/titles/a.m3u8",
+        "published": True,
+    }
+    fields.update(overrides)
+    return fields
+
+
+async def create_title(client: Client, admin: Person, **overrides: Any) -> dict[str, Any]:
+    response = await client.post(ADMIN_CONTENT, json=title_fields(**overrides), headers=admin.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def report(client: Client, person: Person, content_id: str, watched_seconds: float) -> dict[str, Any]:
+    response = await client.post(
+        HISTORY, json={"content_id": content_id, "watched_seconds": watched_seconds}, headers=person.headers
+    )
+    assert response.status_code in (200, 201), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def subscribe(client: Client, user_id: uuid.UUID, access_level: str) -> uuid.UUID:
+    """Give the user a current subscription to a new plan of ``access_level``; returns its id."""
+    now = datetime.now(UTC)
+    async with database(client) as session:
+        plan = _plan(access_level)
+        session.add(plan)
+        await session.flush()
+        subscription = Subscription(
+            user_id=user_id,
+            plan_id=plan.id,
+            status=SubscriptionStatus.ACTIVE,
+            start_date=now - timedelta(days=1),
+            end_date=now + timedelta(days=29),
+        )
+        session.add(subscription)
+        await session.flush()
+        return subscription.id
+
+
+async def change_plan(client: Client, user_id: uuid.UUID, access_level: str) -> None:
+    """Move the user's current subscription to a new plan of ``access_level`` (a downgrade, say)."""
+    async with database(client) as session:
+        plan = _plan(access_level)
+        session.add(plan)
+        await session.flush()
+        subscription = await session.scalar(select(Subscription).where(Subscription.user_id == user_id))
+        assert subscription is not None
+        subscription.plan_id = plan.id
+
+
+async def backdate_viewing(client: Client, user_id: uuid.UUID, content_id: str, days: float) -> None:
+    """Pretend the user last watched the title ``days`` ago."""
+    async with database(client) as session:
+        await session.execute(
+            update(WatchHistory)
+            .where(WatchHistory.user_id == user_id, WatchHistory.content_id == uuid.UUID(content_id))
+            .values(last_watched_at=datetime.now(UTC) - timedelta(days=days))
+        )
+
+
+def _plan(access_level: str) -> Plan:
+    return Plan(
+        name=f"{access_level} {uuid.uuid4().hex[:8]}",
+        price=999,
+        currency="USD",
+        validity_days=30,
+        access_level=AccessLevel(access_level),
+        max_devices_allowed=2,
+        resolution=Resolution.HD_720P,
+        description="",
+    )
+
+
+def ids(items: list[dict[str, Any]]) -> list[str]:
+    return [item["id"] for item in items]
+
+
+def titles(items: list[dict[str, Any]]) -> list[str]:
+    return [item["title"] for item in items]

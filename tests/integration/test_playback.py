@@ -1,0 +1,382 @@
+"""Playback through the public API and real websockets: admission, eviction, every termination reason."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+import pytest
+from catalog_helpers import Person, create_title, new_admin, new_user
+from litestar.exceptions import WebSocketDisconnect
+
+from helpers import auth
+
+PLAYBACK = "/api/v1/playback/sessions"
+_plans = itertools.count(1)
+
+
+async def create_plan(
+    client, admin: Person, *, access_level: str = "premium", max_devices: int = 2, policy: str = "evict_oldest"
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/admin/plans",
+        json={
+            "name": f"Plan {next(_plans)}",
+            "price": 999,
+            "validity_days": 30,
+            "access_level": access_level,
+            "max_devices_allowed": max_devices,
+            "resolution": "1080p",
+            "stream_limit_policy": policy,
+        },
+        headers=admin.headers,
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def subscriber(client, plan: dict[str, Any], name: str = "viewer") -> Person:
+    person = await new_user(client, name)
+    response = await client.post("/api/v1/subscriptions", json={"plan_id": plan["id"]}, headers=person.headers)
+    assert response.status_code == 201, response.text
+    return person
+
+
+async def start(client, person: Person, content_id: str, device_id: str, **extra: Any):
+    return await client.post(
+        PLAYBACK, json={"content_id": content_id, "device_id": device_id, **extra}, headers=person.headers
+    )
+
+
+async def started(client, person: Person, content_id: str, device_id: str, **extra: Any) -> dict[str, Any]:
+    response = await start(client, person, content_id, device_id, **extra)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def ws_path(body: dict[str, Any]) -> str:
+    return "/api/v1/playback/ws?token=" + body["playback_token"]
+
+
+def next_event(ws, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message as a dict, or ``{"closed": code}`` once the server closed the socket."""
+    try:
+        message = ws.receive(timeout=timeout)
+    except WebSocketDisconnect as closed:
+        return {"closed": closed.code}
+    return json.loads(message.get("text") or message.get("bytes"))
+
+
+def expect_termination(ws, reason: str, code: int) -> None:
+    notice = next_event(ws)
+    assert notice["type"] == "terminated", notice
+    assert notice["reason"] == reason
+    assert notice["detail"]
+    assert next_event(ws) == {"closed": code}
+
+
+def heartbeat(ws, position: float, state: str = "playing") -> dict[str, Any]:
+    ws.send_json({"type": "heartbeat", "position_seconds": position, "state": state})
+    return next_event(ws)
+
+
+@pytest.fixture
+async def world(client):
+    admin = await new_admin(client)
+    free_title = await create_title(client, admin, title="Free Film", access_level="free")
+    premium_title = await create_title(client, admin, title="Premium Film", access_level="premium")
+    return {"admin": admin, "free": free_title["id"], "premium": premium_title["id"]}
+
+
+class TestStart:
+    async def test_start_returns_everything_a_player_needs(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=2)
+        viewer = await subscriber(client, plan)
+        body = await started(client, viewer, world["premium"], "tv-1", device_name="Living room")
+        assert body["session_id"]
+        assert body["playback_token"]
+        assert f"/media/{world['premium']}/manifest.m3u8?" in body["stream_url"]
+        assert body["ws_url"].startswith("ws://")
+        assert body["ws_url"].endswith(ws_path(body))
+        assert body["heartbeat_interval_seconds"] == 15
+        assert body["max_resolution"] == "1080p"
+        assert body["resume_position_seconds"] == 0
+        assert body["evicted"] == []
+        listed = await client.get(PLAYBACK, headers=viewer.headers)
+        assert listed.json()["total"] == 1
+        live = listed.json()["sessions"][0]
+        assert live["device_id"] == "tv-1"
+        assert live["device_name"] == "Living room"
+        assert live["content_id"] == world["premium"]
+
+    async def test_plan_must_cover_the_title(self, client, world):
+        plan = await create_plan(client, world["admin"], access_level="basic")
+        viewer = await subscriber(client, plan)
+        premium = await start(client, viewer, world["premium"], "tv")
+        assert premium.status_code == 403
+        assert premium.json()["code"] == "plan_required"
+        assert (await start(client, viewer, world["free"], "tv")).status_code == 201
+
+    async def test_without_a_subscription_only_free_titles_on_one_device(self, client, world):
+        viewer = await new_user(client)
+        assert (await start(client, viewer, world["premium"], "tv")).status_code == 403
+        first = await started(client, viewer, world["free"], "tv")
+        assert first["max_resolution"] == "480p"
+        second = await started(client, viewer, world["free"], "phone")
+        assert [e["device_id"] for e in second["evicted"]] == ["tv"]
+
+    async def test_anonymous_and_unknown_or_unpublished_titles(self, client, world):
+        anonymous = await client.post(PLAYBACK, json={"content_id": world["free"], "device_id": "tv"})
+        assert anonymous.status_code == 401
+        viewer = await new_user(client)
+        unknown = await start(client, viewer, "00000000-0000-0000-0000-000000000000", "tv")
+        assert unknown.status_code == 404
+        draft = await create_title(client, world["admin"], title="Draft", published=False)
+        assert (await start(client, viewer, draft["id"], "tv")).status_code == 404
+
+    async def test_bad_bodies_are_422(self, client, world):
+        viewer = await new_user(client)
+        for body in (
+            {"content_id": world["free"]},
+            {"content_id": "nope", "device_id": "tv"},
+            {"content_id": world["free"], "device_id": ""},
+            {"content_id": world["free"], "device_id": "tv", "replace_session_id": "x"},
+        ):
+            response = await client.post(PLAYBACK, json=body, headers=viewer.headers)
+            assert response.status_code == 422, body
+
+
+class TestStreamLimit:
+    async def test_the_oldest_device_is_evicted_and_told_why(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=1)
+        viewer = await subscriber(client, plan)
+        tv = await started(client, viewer, world["premium"], "tv")
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            assert heartbeat(ws, 10.0)["type"] == "ack"
+            phone = await started(client, viewer, world["premium"], "phone")
+            assert [(e["session_id"], e["reason"]) for e in phone["evicted"]] == [(tv["session_id"], "stream_limit")]
+            expect_termination(ws, "stream_limit", 4001)
+        sessions = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"]
+        assert [s["device_id"] for s in sessions] == ["phone"]
+
+    async def test_reject_new_lists_live_devices_and_accepts_a_named_replacement(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=1, policy="reject_new")
+        viewer = await subscriber(client, plan)
+        tv = await started(client, viewer, world["premium"], "tv")
+        refused = await start(client, viewer, world["premium"], "phone")
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "stream_limit_reached"
+        assert [s["session_id"] for s in refused.json()["live_sessions"]] == [tv["session_id"]]
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            replaced = await started(client, viewer, world["premium"], "phone", replace_session_id=tv["session_id"])
+            assert [e["device_id"] for e in replaced["evicted"]] == ["tv"]
+            expect_termination(ws, "stream_limit", 4001)
+
+    async def test_the_same_device_starting_the_next_title_replaces_its_own_stream(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=1)
+        viewer = await subscriber(client, plan)
+        episode_one = await started(client, viewer, world["premium"], "tv")
+        with await client.websocket_connect(ws_path(episode_one)) as ws:
+            episode_two = await started(client, viewer, world["free"], "tv")
+            assert episode_two["evicted"][0]["reason"] == "replaced"
+            expect_termination(ws, "replaced", 4007)
+        sessions = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"]
+        assert [s["content_id"] for s in sessions] == [world["free"]]
+
+
+class TestWebsocket:
+    async def test_heartbeats_are_acked_and_update_the_position(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            assert heartbeat(ws, 42.5) == {"type": "ack", "next_heartbeat_seconds": 15}
+            assert heartbeat(ws, 43.0, "paused")["type"] == "ack"
+        live = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"][0]
+        assert live["position_seconds"] == 43.0
+        assert live["state"] == "paused"
+
+    async def test_a_bad_token_is_refused_with_4401(self, client, world):
+        with await client.websocket_connect("/api/v1/playback/ws?token=forged") as ws:
+            assert next_event(ws)["code"] == "invalid_token"
+            assert next_event(ws) == {"closed": 4401}
+        viewer = await new_user(client)
+        with await client.websocket_connect("/api/v1/playback/ws?token=" + viewer.token) as ws:
+            assert next_event(ws)["code"] == "invalid_token"
+            assert next_event(ws) == {"closed": 4401}
+
+    async def test_bad_messages_get_an_error_and_the_socket_stays_up(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            for bad in (
+                "not json",
+                '{"type": "dance"}',
+                '{"type": "heartbeat"}',
+                '{"type": "heartbeat", "position_seconds": -1}',
+            ):
+                ws.send_text(bad)
+                reply = next_event(ws)
+                assert reply["type"] == "error", bad
+                assert reply["code"] == "invalid_message"
+            assert heartbeat(ws, 5.0)["type"] == "ack"
+
+    async def test_an_oversized_message_closes_the_socket_with_1009(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            ws.send_text(json.dumps({"type": "heartbeat", "position_seconds": 1, "pad": "x" * 5000}))
+            assert next_event(ws) == {"closed": 1009}
+
+    async def test_a_flood_of_messages_closes_the_socket_with_1008(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            events = []
+            for _ in range(40):
+                ws.send_text("{}")
+            for _ in range(41):
+                event = next_event(ws)
+                events.append(event)
+                if "closed" in event:
+                    break
+            assert events[-1] == {"closed": 1008}
+
+    async def test_reconnecting_with_the_same_token_resumes_the_session(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            assert heartbeat(ws, 100.0)["type"] == "ack"
+        with await client.websocket_connect(ws_path(body)) as ws:
+            assert heartbeat(ws, 101.0)["type"] == "ack"
+        sessions = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"]
+        assert [s["session_id"] for s in sessions] == [body["session_id"]]
+
+    async def test_stop_ends_the_stream_and_saves_the_position(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            heartbeat(ws, 600.0)
+            ws.send_json({"type": "stop", "position_seconds": 620.0})
+            expect_termination(ws, "stopped", 4006)
+        assert (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"] == []
+        history = (await client.get("/api/v1/watch-history", headers=viewer.headers)).json()["watch_history"]
+        assert history[0]["content_id"] == world["free"]
+        assert history[0]["watched_seconds"] == 620
+        again = await started(client, viewer, world["free"], "tv")
+        assert again["resume_position_seconds"] == 620
+
+    async def test_a_socket_for_an_ended_session_is_told_why_and_nothing_revives_it(self, client, world):
+        viewer = await new_user(client)
+        tv = await started(client, viewer, world["free"], "tv")
+        await started(client, viewer, world["free"], "phone")
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            expect_termination(ws, "stream_limit", 4001)
+        sessions = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"]
+        assert [s["device_id"] for s in sessions] == ["phone"]
+
+
+class TestEndings:
+    async def test_delete_stops_a_stream_and_its_device_is_told(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            heartbeat(ws, 30.0)
+            response = await client.delete(f"{PLAYBACK}/{body['session_id']}", headers=viewer.headers)
+            assert response.status_code == 204
+            expect_termination(ws, "stopped", 4006)
+        assert (await client.delete(f"{PLAYBACK}/{body['session_id']}", headers=viewer.headers)).status_code == 404
+
+    async def test_another_users_session_is_404(self, client, world):
+        owner = await new_user(client, "owner")
+        other = await new_user(client, "other")
+        body = await started(client, owner, world["free"], "tv")
+        response = await client.delete(f"{PLAYBACK}/{body['session_id']}", headers=other.headers)
+        assert response.status_code == 404
+        assert (await client.get(PLAYBACK, headers=other.headers)).json()["sessions"] == []
+        assert len((await client.get(PLAYBACK, headers=owner.headers)).json()["sessions"]) == 1
+
+    async def test_an_admin_lists_and_terminates_streams(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        admin_path = "/api/v1/admin/playback/sessions"
+        assert (await client.get(admin_path, headers=viewer.headers)).status_code == 403
+        assert (await client.get(admin_path)).status_code == 401
+        listed = await client.get(admin_path, params={"user_id": str(viewer.id)}, headers=world["admin"].headers)
+        assert [s["session_id"] for s in listed.json()["sessions"]] == [body["session_id"]]
+        with await client.websocket_connect(ws_path(body)) as ws:
+            response = await client.delete(f"{admin_path}/{body['session_id']}", headers=world["admin"].headers)
+            assert response.status_code == 204
+            expect_termination(ws, "admin", 4002)
+        assert (
+            await client.delete(f"{admin_path}/{body['session_id']}", headers=world["admin"].headers)
+        ).status_code == 404
+
+    async def test_sign_out_everywhere_ends_every_stream(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=2)
+        viewer = await subscriber(client, plan)
+        tv = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            assert (await client.post("/api/v1/auth/logout-all", headers=viewer.headers)).status_code == 204
+            expect_termination(ws, "signed_out", 4004)
+
+    async def test_disabling_the_account_ends_its_streams(self, client, world):
+        viewer = await new_user(client)
+        tv = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            response = await client.post(f"/api/v1/admin/users/{viewer.id}/disable", headers=world["admin"].headers)
+            assert response.status_code == 200
+            expect_termination(ws, "signed_out", 4004)
+
+    async def test_a_plan_change_ends_titles_the_new_plan_does_not_cover(self, client, world):
+        premium = await create_plan(client, world["admin"], access_level="premium", max_devices=2)
+        basic = await create_plan(client, world["admin"], access_level="basic", max_devices=1)
+        viewer = await subscriber(client, premium)
+        subscription = (await client.get("/api/v1/subscriptions/active", headers=viewer.headers)).json()
+        film = await started(client, viewer, world["premium"], "tv")
+        with await client.websocket_connect(ws_path(film)) as ws:
+            response = await client.post(
+                f"/api/v1/subscriptions/{subscription['id']}/change-plan",
+                json={"plan_id": basic["id"]},
+                headers=viewer.headers,
+            )
+            assert response.status_code == 200
+            expect_termination(ws, "subscription_ended", 4003)
+
+    async def test_a_downgrade_to_fewer_devices_trims_the_oldest(self, client, world):
+        big = await create_plan(client, world["admin"], max_devices=2)
+        small = await create_plan(client, world["admin"], max_devices=1)
+        viewer = await subscriber(client, big)
+        subscription = (await client.get("/api/v1/subscriptions/active", headers=viewer.headers)).json()
+        tv = await started(client, viewer, world["free"], "tv")
+        time.sleep(0.01)
+        await started(client, viewer, world["free"], "phone")
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            await client.post(
+                f"/api/v1/subscriptions/{subscription['id']}/change-plan",
+                json={"plan_id": small["id"]},
+                headers=viewer.headers,
+            )
+            expect_termination(ws, "stream_limit", 4001)
+        sessions = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"]
+        assert [s["device_id"] for s in sessions] == ["phone"]
+
+
+class TestExpiry:
+    async def test_a_silent_device_ends_as_expired_and_its_last_position_is_saved(self, make_client):
+        async with make_client(HEARTBEAT_INTERVAL_SECONDS="1", HEARTBEAT_GRACE_INTERVALS="2") as client:
+            admin = await new_admin(client)
+            film = await create_title(client, admin, title="Long Film", duration_seconds=7200)
+            viewer = await new_user(client)
+            body = await started(client, viewer, film["id"], "tv")
+            with await client.websocket_connect(ws_path(body)) as ws:
+                assert heartbeat(ws, 1800.0)["type"] == "ack"
+                notice = next_event(ws, timeout=8)
+                assert notice["reason"] == "expired"
+                assert next_event(ws) == {"closed": 4005}
+            history = (await client.get("/api/v1/watch-history", headers=auth(viewer.token))).json()
+            assert history["watch_history"][0]["watched_seconds"] == 1800
+            assert (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"] == []
