@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
-import time
 from typing import Any
 
 import pytest
@@ -352,7 +352,7 @@ class TestEndings:
         viewer = await subscriber(client, big)
         subscription = (await client.get("/api/v1/subscriptions/active", headers=viewer.headers)).json()
         tv = await started(client, viewer, world["free"], "tv")
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
         await started(client, viewer, world["free"], "phone")
         with await client.websocket_connect(ws_path(tv)) as ws:
             await client.post(
