@@ -1,4 +1,4 @@
-"""Demo data for a first run: plans and an administrator. Running it again changes nothing."""
+"""Demo data for a first run: plans, an administrator and a catalog. Running it again changes nothing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from reelhouse.accounts.models import User
 from reelhouse.accounts.services import AccountService, normalize_email
+from reelhouse.catalog.demo import seed_demo_catalog
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
 from reelhouse.platform.db import session_scope
 
@@ -69,6 +70,7 @@ async def seed_demo_data(services: AppServices, *, admin_email: str, admin_passw
                 )
             )
             lines.append(f"plan added: {template.name}")
+        lines.extend(await seed_demo_catalog(session))
         admin = await session.scalar(select(User).where(User.email == normalize_email(admin_email)))
         if admin is None:
             await AccountService(session, services).ensure_admin(admin_email, admin_password)
