@@ -61,7 +61,9 @@ async def register(
     return body
 
 
-async def login(client: Client, email: str = "ada@example.com", password: str = PASSWORD, **fields: Any) -> dict[str, Any]:
+async def login(
+    client: Client, email: str = "ada@example.com", password: str = PASSWORD, **fields: Any
+) -> dict[str, Any]:
     """Sign in (a new device each time); returns ``{token, refresh, user, ...}``."""
     response = await client.post("/api/v1/auth/login", json={"email": email, "password": password, **fields})
     assert response.status_code == 200, response.text

@@ -34,10 +34,12 @@ from reelhouse.platform.errors import EXCEPTION_HANDLERS
 from reelhouse.platform.health import HealthController
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
+from reelhouse.platform.metrics import MetricsController, prometheus_config
 from reelhouse.platform.ratelimit import RateLimitMiddleware
 from reelhouse.platform.state import AppServices
 from reelhouse.playback.controllers import WatchHistoryController
 from reelhouse.playback.events import ensure_event_partitions
+from reelhouse.playback.media import MediaController
 from reelhouse.playback.session_controllers import AdminPlaybackController, PlaybackSessionController
 from reelhouse.playback.sessions import sweep_expired_streams
 from reelhouse.playback.socket import playback_socket
@@ -56,6 +58,7 @@ EVENT_PARTITION_INTERVAL_SECONDS = 6 * 3600
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
+    MetricsController,
     AuthController,
     UserController,
     AdminUserController,
@@ -72,6 +75,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     PlaybackSessionController,
     AdminPlaybackController,
     playback_socket,
+    MediaController,
 ]
 
 
@@ -118,12 +122,12 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         app_config.dependencies.update(APP_DEPENDENCIES)
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
-        app_config.request_max_body_size = settings.server.request_max_body_bytes
         app_config.before_send.append(stamp_response)
         app_config.middleware[:0] = [
             RequestIdMiddleware(),
             RateLimitMiddleware(),
             DefineMiddleware(AccessTokenMiddleware),
+            prometheus_config().middleware,  # inside auth and rate limits, whose refusals raise past it
         ]
         if settings.server.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
@@ -153,6 +157,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 Tag(name="Admin: plans", description="Administrators manage plans"),
                 Tag(name="Subscriptions", description="Subscribe, cancel, renew and change plan"),
                 Tag(name="Playback", description="Start, list and stop streams; the player's websocket"),
+                Tag(name="Media", description="Signed stream URLs: HLS playlists and rendition files"),
                 Tag(name="Admin: playback", description="Administrators see and end live streams"),
                 Tag(name="Catalog", description="Browse, search, trending, new releases and recommendations"),
                 Tag(name="Admin: catalog", description="Administrators manage titles and genres"),
@@ -197,4 +202,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    return Litestar(plugins=[ReelhousePlugin(settings or get_settings())])
+    settings = settings or get_settings()
+    # The body limit is read from the constructor only (not from a plugin's AppConfig).
+    return Litestar(
+        plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes
+    )

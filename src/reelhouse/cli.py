@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from typing import TYPE_CHECKING
 
@@ -42,9 +43,14 @@ def users_group() -> None:
 def create_admin(app: Litestar, email: str, password: str | None, name: str) -> None:
     """Create an administrator, or make an existing account one (and set its password)."""
     from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-    from reelhouse.accounts.services import AccountService
+    from reelhouse.accounts.schemas import EMAIL_PATTERN
+    from reelhouse.accounts.services import AccountService, normalize_email
     from reelhouse.platform.db import session_scope, upgrade_database
 
+    email = normalize_email(email)
+    # The same rule registration applies, so the CLI cannot create an account the API would refuse.
+    if len(email) > 320 or not re.fullmatch(EMAIL_PATTERN, email):
+        raise click.BadParameter("must be an email address like admin@example.com", param_hint="--email")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
@@ -61,7 +67,7 @@ def create_admin(app: Litestar, email: str, password: str | None, name: str) -> 
         return created
 
     created = anyio.run(run)
-    click.echo(f"{'Created' if created else 'Updated'} administrator {email.strip().lower()}")
+    click.echo(f"{'Created' if created else 'Updated'} administrator {email}")
 
 
 @click.group(cls=LitestarGroup, name="demo")

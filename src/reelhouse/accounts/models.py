@@ -43,6 +43,10 @@ class RefreshFamily(UUIDAuditBase):
     revoked_reason: Mapped[str | None] = mapped_column(String(32), default=None)
 
     user: Mapped[User] = relationship(back_populates="devices", lazy="raise")
+    #: Declared so a flush always inserts the family before its tokens (the foreign key needs it).
+    tokens: Mapped[list[RefreshToken]] = relationship(
+        back_populates="family", lazy="raise", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class RefreshToken(UUIDAuditBase):
@@ -54,3 +58,5 @@ class RefreshToken(UUIDAuditBase):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+    family: Mapped[RefreshFamily] = relationship(back_populates="tokens", lazy="raise")

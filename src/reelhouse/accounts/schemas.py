@@ -49,7 +49,9 @@ class Credentials(Struct):
 
 
 class RefreshRequest(Struct):
-    refresh: Annotated[str, Meta(min_length=1, max_length=256)]
+    # Long enough for any token a client may hold by mistake (an access JWT too), so a
+    # wrong kind of token is told 401 invalid_refresh_token rather than a length error.
+    refresh: Annotated[str, Meta(min_length=1, max_length=4096)]
 
 
 class PasswordChange(Struct):

@@ -147,21 +147,16 @@ class AccountService:
 
     async def login(self, email: str, password: str, *, device_name: str, client_ip: str) -> SignIn:
         email = normalize_email(email)
-        throttles = self._login_throttles(email, client_ip)
-        for key, limit in throttles:
-            decision = await self._app.backends.rate_limiter.hit(
-                key, limit, self._auth.login_failure_window_seconds, consume=False
-            )
-            if not decision.allowed:
-                raise LoginThrottled(int(decision.retry_after) + 1)
+        ip_key, ip_limit = f"login:ip:{client_ip}", self._auth.login_max_failures_per_ip
+        await self._throttle(ip_key, ip_limit, consume=False)
+        account_key = await self._charge_password_attempt(email)
 
         user = await self.users.get_one_or_none(email=email)
         hasher = self._app.password_hasher
         if not await hasher.verify(user.password_hash if user else None, password) or user is None:
-            for key, limit in throttles:
-                await self._app.backends.rate_limiter.hit(key, limit, self._auth.login_failure_window_seconds)
+            await self._app.backends.rate_limiter.hit(ip_key, ip_limit, self._auth.login_failure_window_seconds)
             raise InvalidCredentials()
-        await self._app.backends.rate_limiter.reset(throttles[0][0])
+        await self._app.backends.rate_limiter.reset(account_key)
         if not user.is_active:
             raise AccountDisabled()
         if hasher.needs_rehash(user.password_hash):
@@ -169,11 +164,24 @@ class AccountService:
         user.last_login_at = utcnow()
         return await self._start_sign_in(user, device_name)
 
-    def _login_throttles(self, email: str, client_ip: str) -> list[tuple[str, int]]:
-        return [
-            (f"login:account:{email}", self._auth.login_max_failures_per_account),
-            (f"login:ip:{client_ip}", self._auth.login_max_failures_per_ip),
-        ]
+    # Password guesses are limited per account and per client IP. An account's attempt is
+    # charged *before* the slow password check, so guesses sent in parallel cannot all pass
+    # a check none of them has counted yet; the right password clears the count. The per-IP
+    # limit counts failures only (many people may share one address): checked first,
+    # charged after a failure.
+
+    async def _charge_password_attempt(self, email: str) -> str:
+        """Count one password attempt against the account, or raise LoginThrottled; returns the key."""
+        key = f"login:account:{email}"
+        await self._throttle(key, self._auth.login_max_failures_per_account, consume=True)
+        return key
+
+    async def _throttle(self, key: str, limit: int, *, consume: bool) -> None:
+        decision = await self._app.backends.rate_limiter.hit(
+            key, limit, self._auth.login_failure_window_seconds, consume=consume
+        )
+        if not decision.allowed:
+            raise LoginThrottled(int(decision.retry_after) + 1)
 
     async def _start_sign_in(self, user: User, device_name: str) -> SignIn:
         now = utcnow()
@@ -255,19 +263,23 @@ class AccountService:
         user = await self.users.get(user_id)
         user.token_version += 1
         await self._revoke_families(await self._live_families(user_id), reason="logout_all")
+        await self._end_streams(user_id)
         await self.session.flush()
+
+    async def _end_streams(self, user_id: uuid.UUID) -> None:
+        """Sign-out everywhere and disabling end the user's streams, through playback's one path for endings."""
+        # Imported here: playback builds on accounts (tokens, users), not the other way round.
+        from reelhouse.playback.sessions import PlaybackService
+        from reelhouse.playback.streams import EndReason
+
+        await PlaybackService(self.session, self._app).end_all(user_id, EndReason.SIGNED_OUT)
 
     async def change_password(self, claims: AccessClaims, current_password: str, new_password: str) -> None:
         user = await self.users.get(claims.user_id)
-        throttle_key = f"login:account:{user.email}"
-        limiter = self._app.backends.rate_limiter
-        limit, window = self._auth.login_max_failures_per_account, self._auth.login_failure_window_seconds
-        decision = await limiter.hit(throttle_key, limit, window, consume=False)
-        if not decision.allowed:
-            raise LoginThrottled(int(decision.retry_after) + 1)
+        throttle_key = await self._charge_password_attempt(user.email)
         if not await self._app.password_hasher.verify(user.password_hash, current_password):
-            await limiter.hit(throttle_key, limit, window)
             raise WrongPassword()
+        await self._app.backends.rate_limiter.reset(throttle_key)
         user.password_hash = await self._app.password_hasher.hash(new_password)
         others = [f for f in await self._live_families(user.id) if f.id != claims.family_id]
         await self._revoke_families(others, reason="password_changed")
@@ -324,8 +336,11 @@ class AccountService:
     ) -> tuple[Sequence[User], int]:
         conditions: list[Any] = []
         if query:
-            pattern = f"%{query.strip().lower()}%"
-            conditions.append(or_(User.email.like(pattern), func.lower(User.name).like(pattern)))
+            # autoescape: a "%" or "_" the admin types is a character to find, not a wildcard.
+            term = query.strip().lower()
+            conditions.append(
+                or_(User.email.contains(term, autoescape=True), func.lower(User.name).contains(term, autoescape=True))
+            )
         if is_admin is not None:
             conditions.append(User.is_admin.is_(is_admin))
         if is_active is not None:
@@ -356,8 +371,9 @@ class AccountService:
             raise CannotChangeSelf()
         user.is_active = is_active
         if not is_active:
-            # Access tokens stop at once (the middleware checks is_active); refreshes stop too.
+            # Access tokens stop at once (the middleware checks is_active); refreshes and streams stop too.
             await self._revoke_families(await self._live_families(user.id), reason="account_disabled")
+            await self._end_streams(user.id)
         await self.session.flush()
         return user
 

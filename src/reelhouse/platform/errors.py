@@ -8,6 +8,7 @@ exceptions, into ``application/problem+json`` responses.
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -122,18 +123,31 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[
     return problem(exc.status_code, exc.code, exc.detail, extra=exc.extra, headers=exc.headers)
 
 
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def _field_error(item: dict[str, Any]) -> dict[str, Any]:
+    """One framework validation message as ``{field, source, message}``.
+
+    A body error about the object as a whole arrives keyed ``data`` (the handler's
+    argument): a missing field is named instead, and other whole-body errors get ``""``.
+    """
+    field = str(item.get("key") or "")
+    raw_source = item.get("source") or "body"
+    source = str(getattr(raw_source, "value", raw_source))  # Litestar's ParamType is a str-valued Enum
+    message = str(item.get("message") or "invalid value")
+    if source == "body" and (field == "data" or field.startswith("data.")):
+        field = field.removeprefix("data").removeprefix(".")
+    if source == "body" and (missing := _MISSING_FIELD.search(message)):
+        field = f"{field}.{missing.group(1)}" if field else missing.group(1)
+        message = "This field is required."
+    elif source == "body" and not field and message == "'data'":
+        message = "A JSON body is required."
+    return {"field": field, "source": source, "message": message}
+
+
 def _field_errors(extra: Any) -> list[dict[str, Any]]:
-    errors: list[dict[str, Any]] = []
-    for item in extra if isinstance(extra, list) else []:
-        if isinstance(item, dict):
-            errors.append(
-                {
-                    "field": item.get("key") or "",
-                    "source": item.get("source") or "body",
-                    "message": item.get("message") or "invalid value",
-                }
-            )
-    return errors
+    return [_field_error(item) for item in (extra if isinstance(extra, list) else []) if isinstance(item, dict)]
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
