@@ -132,8 +132,16 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         if settings.server.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
                 allow_origins=settings.server.cors_allowed_origins,
-                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-                expose_headers=["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "Range", "If-Range"],
+                expose_headers=[
+                    "RateLimit",
+                    "RateLimit-Policy",
+                    "Retry-After",
+                    "X-Request-ID",
+                    "Content-Range",
+                    "Accept-Ranges",
+                    "Content-Length",
+                ],
                 allow_credentials=False,
             )
         app_config.openapi_config = OpenAPIConfig(
@@ -175,13 +183,21 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             await upgrade_database_async(self.services.db_config)
             await ensure_event_partitions(self.services)
         if settings.admin.email and settings.admin.password:
+            from advanced_alchemy.exceptions import DuplicateKeyError
+
             from reelhouse.accounts.services import AccountService
             from reelhouse.platform.db import session_scope
 
-            async with session_scope(self.services.db_config) as session:
-                _, created = await AccountService(session, self.services).ensure_admin(
-                    settings.admin.email, settings.admin.password
-                )
+            for attempt in range(2):
+                try:
+                    async with session_scope(self.services.db_config) as session:
+                        _, created = await AccountService(session, self.services).ensure_admin(
+                            settings.admin.email, settings.admin.password
+                        )
+                    break
+                except DuplicateKeyError:
+                    if attempt:  # a twin instance created the admin at the same moment: ensure it again
+                        raise
             logger.info("admin %s %s", settings.admin.email, "created" if created else "ensured")
         logger.info(
             "started: environment=%s database=%s backends=%s",
@@ -204,6 +220,4 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     # The body limit is read from the constructor only (not from a plugin's AppConfig).
-    return Litestar(
-        plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes
-    )
+    return Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)

@@ -87,6 +87,10 @@ class PlaybackTokenCodec:
             raise InvalidToken(str(exc)) from None
 
 
+class ExpiredStreamUrl(InvalidToken):
+    """The signature is right but the URL's time is up."""
+
+
 @dataclass(frozen=True, slots=True)
 class SignedStream:
     user_id: str
@@ -126,10 +130,10 @@ class StreamUrlSigner:
             expires = int(values["expires"])
         except (KeyError, ValueError):
             raise InvalidToken("missing or malformed signature parameters") from None
-        if not hmac.compare_digest(signature, self._signature(content_id, values)):
+        if not hmac.compare_digest(signature.encode(), self._signature(content_id, values).encode()):
             raise InvalidToken("bad signature")
         if expires < time.time():
-            raise InvalidToken("expired")
+            raise ExpiredStreamUrl("expired")
         return SignedStream(
             user_id=values["user"],
             session_id=values["session"],
