@@ -1,19 +1,24 @@
 """Alembic environment for Reelhouse.
 
-Migrations run on a fresh connection and, on PostgreSQL, under a session-level
-advisory lock, so several instances starting at once apply each migration once:
-the first takes the lock and migrates, the others wait and then find nothing to do.
+Several instances may start at once, and each applies pending migrations, so
+every run holds a database-wide lock while it migrates: the first takes it and
+migrates, the others wait and then find nothing to do.
+
+- PostgreSQL: a session-level advisory lock (it survives the commits of
+  migrations that need their own transaction).
+- SQLite: the whole run is one ``BEGIN IMMEDIATE`` transaction, which takes the
+  database's write lock up front; it also makes a failed run leave nothing half done.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from advanced_alchemy.base import metadata_registry
 from alembic import context
-from sqlalchemy import pool, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import event, pool, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import reelhouse.models  # noqa: F401  (registers every table on the metadata)
 from reelhouse.platform.db import MIGRATION_LOCK_KEY
@@ -24,6 +29,9 @@ if TYPE_CHECKING:
 
 config = cast("AlembicCommandConfig", context.config)
 target_metadata = metadata_registry.get(config.bind_key)
+
+#: How long an SQLite migrator waits for another one to finish.
+SQLITE_LOCK_TIMEOUT_SECONDS = 60
 
 
 def _configure(**kwargs: object) -> None:
@@ -43,24 +51,60 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def _migrate(connection: Connection) -> None:
-    locked = connection.dialect.name == "postgresql"
-    if locked:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        connection.commit()
+def _migrate_postgresql(connection: Connection) -> None:
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()
     try:
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
     finally:
-        if locked:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
+        connection.rollback()
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+
+
+def _migrate_sqlite(connection: Connection) -> None:
+    # The version is read inside the locked transaction, so a waiter sees what the first one did.
+    with connection.begin():
+        _configure(connection=connection, transactional_ddl=True)
+        context.run_migrations()
+
+
+def _migrate(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        _migrate_postgresql(connection)
+    elif connection.dialect.name == "sqlite":
+        _migrate_sqlite(connection)
+    else:
+        _configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+def _begin_immediately(engine: AsyncEngine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, start transactions, and start them with the write lock."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(config.db_url, poolclass=pool.NullPool)
+    url = config.db_url
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url, poolclass=pool.NullPool, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS}
+        )
+        _begin_immediately(engine)
+    else:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_migrate)

@@ -1,36 +1,67 @@
-"""The client's address: the socket peer, or what a trusted proxy says in X-Forwarded-For."""
+"""The client's address: the socket peer, or what a trusted proxy says in X-Forwarded-For.
+
+``X-Forwarded-For`` is believed only when the peer is one of ``TRUSTED_PROXIES``.
+Each proxy appends the address it received the request from, so the list is read
+from the right: the first hop that is not one of our proxies is the client, and
+anything to its left was written by the client itself and may be forged. A hop
+that is not an address (``unknown``, a typo, an injection attempt) ends the walk
+and the peer is used instead.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from litestar.types import Scope
 
+IPAddress = IPv4Address | IPv6Address
+Networks = Sequence[IPv4Network | IPv6Network]
 
-def _trusted(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
+
+def parse_address(value: str) -> IPAddress | None:
+    """An address from a peer or a forwarded hop, allowing ``1.2.3.4:port`` and ``[::1]:port``."""
+    value = value.strip()
+    if value.startswith("["):
+        value = value[1 : value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
     try:
-        parsed = ip_address(address)
+        address = ip_address(value)
     except ValueError:
-        return False
-    return any(parsed in network for network in networks)
+        return None
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
-def client_ip(scope: Scope, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
+def _trusted(address: IPAddress, networks: Networks) -> bool:
+    return any(address in network for network in networks)
+
+
+def client_ip(scope: Scope, trusted_proxies: Networks) -> str:
     client = scope.get("client")
     peer = client[0] if client else "unknown"
-    if not trusted_proxies or not _trusted(peer, trusted_proxies):
+    peer_address = parse_address(peer)
+    if peer_address is None:
         return peer
-    forwarded = ""
-    for name, value in scope.get("headers", []):
-        if name == b"x-forwarded-for":
-            forwarded = f"{forwarded},{value.decode('latin-1')}" if forwarded else value.decode("latin-1")
-    # Walk from the nearest hop back; the first address not ours is the client.
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    if not trusted_proxies or not _trusted(peer_address, trusted_proxies):
+        return str(peer_address)
+    hops = [
+        hop
+        for name, value in scope.get("headers", [])
+        if name == b"x-forwarded-for"
+        for hop in value.decode("latin-1").split(",")
+        if hop.strip()
+    ]
+    nearest_trusted = peer_address
     for hop in reversed(hops):
-        if not _trusted(hop, trusted_proxies):
-            try:
-                return str(ip_address(hop))
-            except ValueError:
-                return peer
-    return hops[0] if hops else peer
+        address = parse_address(hop)
+        if address is None:
+            return str(peer_address)
+        if not _trusted(address, trusted_proxies):
+            return str(address)
+        nearest_trusted = address
+    # Every hop is one of our proxies: the request started at the farthest of them.
+    return str(nearest_trusted)

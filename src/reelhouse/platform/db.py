@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "db"
 #: Any fixed 64-bit number shared by every instance; names the migration lock.
 MIGRATION_LOCK_KEY = 0x5EE1_4005E
+#: Alembic keeps the running migration's context in module globals, so two upgrades in one
+#: process (two apps starting in one test run, a CLI command beside the server) must take turns.
+#: Across processes ``db/env.py`` serialises them in the database itself.
+_UPGRADE_IN_PROCESS = threading.Lock()
 
 
 def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
@@ -75,8 +80,12 @@ def _tune_sqlite(config: SQLAlchemyAsyncConfig) -> None:
 
 
 def upgrade_database(config: SQLAlchemyAsyncConfig, revision: str = "head") -> None:
-    """Apply migrations (blocking). ``db/env.py`` takes the PostgreSQL advisory lock."""
-    AlembicCommands(sqlalchemy_config=config).upgrade(revision=revision)
+    """Apply migrations (blocking); safe to call from several threads and processes at once.
+
+    ``db/env.py`` holds a PostgreSQL advisory lock, or SQLite's write lock, while it migrates.
+    """
+    with _UPGRADE_IN_PROCESS:
+        AlembicCommands(sqlalchemy_config=config).upgrade(revision=revision)
 
 
 async def upgrade_database_async(config: SQLAlchemyAsyncConfig) -> None:

@@ -7,6 +7,10 @@ state per key is a single number, the theoretical arrival time (TAT).
 Two limiters share one interface and one contract test suite:
 :class:`RedisRateLimiter` (one Lua script per check, so it is atomic across
 every API instance) and :class:`MemoryRateLimiter` for the embedded default.
+
+Time is counted in whole microseconds on both sides. Seconds as floats would
+lose the low digits of an epoch-sized clock (Redis's), so a burst at one instant
+could admit one request too few or too many and ``remaining`` would be off by one.
 """
 
 from __future__ import annotations
@@ -14,14 +18,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Protocol
 
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 
 from reelhouse.accounts.tokens import InvalidToken
-from reelhouse.platform.client_ip import client_ip
-from reelhouse.platform.errors import RateLimited
+from reelhouse.platform.client_ip import client_ip, parse_address
+from reelhouse.platform.errors import DomainError, RateLimited
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from reelhouse.platform.state import AppServices
+
+MICROSECONDS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,43 +59,61 @@ class RateLimiter(Protocol):
         """Forget everything counted against ``key``."""
 
 
-def gcra(
-    now: float, tat: float | None, limit: int, period: float, *, consume: bool
-) -> tuple[RateLimitDecision, float | None]:
-    """One GCRA step; returns the decision and the new TAT to store (``None``: store nothing)."""
-    interval = period / limit
-    current = max(tat if tat is not None else now, now)
-    new_tat = current + interval
-    allow_at = new_tat - period
-    if now < allow_at:
-        return RateLimitDecision(False, limit, 0, allow_at - now, current - now), None
-    remaining = math.floor((period - (new_tat - now)) / interval + 1e-9)
-    decision = RateLimitDecision(True, limit, max(remaining, 0), 0.0, new_tat - now)
-    return decision, (new_tat if consume else None)
+@dataclass(frozen=True, slots=True)
+class GcraRate:
+    """A limit in the integer microseconds both implementations compute with."""
+
+    limit: int
+    #: Microseconds one request adds to the TAT (``period / limit``, rounded).
+    interval: int
+    #: How far the TAT may run ahead of now and still admit a request: ``limit - 1`` intervals.
+    tolerance: int
+
+    @classmethod
+    def of(cls, limit: int, period_seconds: float) -> GcraRate:
+        if limit < 1 or period_seconds <= 0:
+            raise ValueError(f"a rate limit needs limit >= 1 and a positive period, not {limit}/{period_seconds}s")
+        period = round(period_seconds * MICROSECONDS)
+        interval = max(1, (period + limit // 2) // limit)
+        return cls(limit, interval, interval * (limit - 1))
 
 
-# Same algorithm as gcra(), run inside Redis with Redis's own clock so every
-# instance agrees on time and no two checks interleave.
+def gcra(now: int, tat: int | None, rate: GcraRate, *, consume: bool) -> tuple[RateLimitDecision, int | None]:
+    """One GCRA step at ``now`` (microseconds) against the stored ``tat``.
+
+    Returns the decision and the TAT to store (``None``: store nothing). A denied
+    request stores nothing, so hammering a closed bucket does not keep it closed.
+    """
+    ahead = max(tat if tat is not None else now, now) - now
+    if ahead > rate.tolerance:
+        retry_after = ahead - rate.tolerance
+        return RateLimitDecision(False, rate.limit, 0, retry_after / MICROSECONDS, ahead / MICROSECONDS), None
+    new_ahead = ahead + rate.interval
+    remaining = (rate.tolerance - ahead) // rate.interval
+    decision = RateLimitDecision(True, rate.limit, remaining, 0.0, new_ahead / MICROSECONDS)
+    return decision, (now + new_ahead if consume else None)
+
+
+# Same arithmetic as gcra(), run inside Redis on Redis's own clock so every instance
+# agrees on time and no two checks interleave. Every number is a whole count of
+# microseconds below 2^53, so Lua's doubles hold them exactly; '%.0f' writes them
+# back in full (tostring() would keep only 14 significant digits).
 _GCRA_SCRIPT = """
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
 local consume = tonumber(ARGV[3])
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local interval = period / limit
-local stored = redis.call('GET', KEYS[1])
-local tat = now
-if stored then tat = math.max(tonumber(stored), now) end
-local new_tat = tat + interval
-local allow_at = new_tat - period
-if now < allow_at then
-  return {0, 0, tostring(allow_at - now), tostring(tat - now)}
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local ahead = math.max(tat, now) - now
+if ahead > tolerance then
+  return {0, 0, ahead - tolerance, ahead}
 end
+local new_ahead = ahead + interval
 if consume == 1 then
-  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000))
+  redis.call('SET', KEYS[1], string.format('%.0f', now + new_ahead), 'PX', math.ceil(new_ahead / 1000))
 end
-local remaining = math.floor((period - (new_tat - now)) / interval + 1e-9)
-return {1, remaining, '0', tostring(new_tat - now)}
+return {1, math.floor((tolerance - ahead) / interval), 0, new_ahead}
 """
 
 
@@ -97,39 +123,44 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._script = redis.register_script(_GCRA_SCRIPT)
 
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}:rl:{key}"
+
     async def hit(self, key: str, limit: int, period_seconds: float, *, consume: bool = True) -> RateLimitDecision:
+        rate = GcraRate.of(limit, period_seconds)
         allowed, remaining, retry_after, reset_after = await self._script(
-            keys=[f"{self._prefix}:rl:{key}"], args=[limit, period_seconds, 1 if consume else 0]
+            keys=[self._key(key)], args=[rate.interval, rate.tolerance, 1 if consume else 0]
         )
         return RateLimitDecision(
-            allowed=bool(int(allowed)),
+            allowed=bool(allowed),
             limit=limit,
             remaining=int(remaining),
-            retry_after=float(retry_after),
-            reset_after=float(reset_after),
+            retry_after=int(retry_after) / MICROSECONDS,
+            reset_after=int(reset_after) / MICROSECONDS,
         )
 
     async def reset(self, key: str) -> None:
-        await self._redis.delete(f"{self._prefix}:rl:{key}")
+        await self._redis.delete(self._key(key))
 
 
 class MemoryRateLimiter:
     """In-process twin of :class:`RedisRateLimiter` for a single process.
 
     Each check runs without an ``await`` between read and write, so it is atomic
-    on the event loop.
+    on the event loop. ``clock`` returns seconds (monotonic); tests may inject one.
     """
 
     _PRUNE_EVERY = 1024
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._tats: dict[str, float] = {}
+        self._tats: dict[str, int] = {}
         self._hits = 0
 
     async def hit(self, key: str, limit: int, period_seconds: float, *, consume: bool = True) -> RateLimitDecision:
-        now = self._clock()
-        decision, new_tat = gcra(now, self._tats.get(key), limit, period_seconds, consume=consume)
+        rate = GcraRate.of(limit, period_seconds)
+        now = round(self._clock() * MICROSECONDS)
+        decision, new_tat = gcra(now, self._tats.get(key), rate, consume=consume)
         if new_tat is not None:
             self._tats[key] = new_tat
         self._hits += 1
@@ -140,7 +171,7 @@ class MemoryRateLimiter:
     async def reset(self, key: str) -> None:
         self._tats.pop(key, None)
 
-    def _prune(self, now: float) -> None:
+    def _prune(self, now: int) -> None:
         for key in [key for key, tat in self._tats.items() if tat <= now]:
             del self._tats[key]
 
@@ -167,8 +198,8 @@ def rate_limit_headers(bucket: Bucket, decision: RateLimitDecision) -> dict[str,
 
 
 class RateLimitMiddleware(ASGIMiddleware):
-    """Anonymous callers are limited per client IP, signed-in callers per user, and the
-    sign-in routes (``opt={"rate_limit_bucket": "auth"}``) by a stricter per-IP bucket.
+    """Anonymous callers are limited per client IP (IPv6: per /64), signed-in callers per user,
+    and the sign-in routes (``opt={"rate_limit_bucket": "auth"}``) by a stricter per-IP bucket.
 
     It runs before authentication and only checks the token's signature, so a flood of
     requests costs no database work.
@@ -199,13 +230,19 @@ class RateLimitMiddleware(ASGIMiddleware):
                 ]
             await send(message)
 
-        await next_app(scope, receive, send_with_headers)
+        try:
+            await next_app(scope, receive, send_with_headers)
+        except (DomainError, HTTPException) as exc:
+            # Refused before its handler (a bad token): the framework's outer handler answers
+            # with the original send, so the fields have to travel on the exception.
+            exc.headers = {**headers, **(exc.headers or {})}
+            raise
 
     @staticmethod
     def _bucket_for(scope: Scope, services: AppServices) -> tuple[Bucket, str]:
         settings = services.settings.rate_limit
         handler_opt = scope["route_handler"].opt
-        ip = client_ip(scope, services.settings.server.trusted_proxy_networks)
+        ip = caller_network(client_ip(scope, services.settings.server.trusted_proxy_networks))
         if handler_opt.get("rate_limit_bucket") == "auth":
             return Bucket("auth", settings.auth_per_minute), f"ip:{ip}"
         user_id = _signed_in_user(scope, services)
@@ -213,6 +250,18 @@ class RateLimitMiddleware(ASGIMiddleware):
             # Hash-tagged so a user's keys share a Redis Cluster slot.
             return Bucket("user", settings.user_per_minute), f"{{{user_id}}}"
         return Bucket("anonymous", settings.anonymous_per_minute), f"ip:{ip}"
+
+
+def caller_network(ip: str) -> str:
+    """What an anonymous caller is counted as: its IPv4 address, or its whole IPv6 /64.
+
+    One IPv6 subscriber line usually gets a /64, so counting single addresses would let a
+    caller rotate through billions of them.
+    """
+    address = parse_address(ip)
+    if isinstance(address, IPv6Address):
+        return str(IPv6Network((address, 64), strict=False))
+    return str(address) if address is not None else ip
 
 
 def _signed_in_user(scope: Scope, services: AppServices) -> str | None:
