@@ -13,7 +13,7 @@ from uuid import UUID
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 
 from reelhouse.accounts.passwords import PasswordHasher
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Redis connections per instance. A request past this many waits for one (up to the timeout)
+#: instead of failing: redis-py's default pool raises "Too many connections" at once.
+REDIS_MAX_CONNECTIONS = 100
+REDIS_POOL_TIMEOUT_SECONDS = 10
+
 
 @dataclass
 class Backends:
@@ -54,7 +59,14 @@ class Backends:
             flush_interval_ms=playback.progress_flush_seconds * 1000,
         )
         if settings.redis.enabled:
-            redis = Redis.from_url(settings.redis.url, decode_responses=False, health_check_interval=30)
+            redis = Redis.from_pool(
+                BlockingConnectionPool.from_url(
+                    settings.redis.url,
+                    max_connections=REDIS_MAX_CONNECTIONS,
+                    timeout=REDIS_POOL_TIMEOUT_SECONDS,
+                    health_check_interval=30,
+                )
+            )
             prefix = settings.redis.key_prefix
             return cls(
                 redis=redis,

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PARTITION_MONTHS_AHEAD = 3
+#: Any fixed 64-bit number; names the advisory lock that makes instances create partitions in turn.
+PARTITION_LOCK_KEY = 0x5EE1_E7E17
 
 
 class PlaybackEventKind(enum.StrEnum):
@@ -46,6 +48,7 @@ class PlaybackEventKind(enum.StrEnum):
 class PlaybackEvent(UUIDBase):
     __tablename__ = "playback_events"
     __table_args__ = (Index("ix_playback_events_user_occurred", "user_id", "occurred_at"),)
+    _sentinel = None  # type: ignore[assignment]  # the table (migration 0004) has no sa_orm_sentinel column
 
     occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column()
@@ -78,9 +81,10 @@ def month_start(day: date, months_ahead: int = 0) -> date:
 
 def partition_ddl(month: date) -> str:
     start, end = month_start(month), month_start(month, 1)
+    # Explicit UTC bounds: a bare date would be midnight in the session's time zone.
     return (
         f"CREATE TABLE IF NOT EXISTS playback_events_{start:%Y_%m} PARTITION OF playback_events "
-        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        f"FOR VALUES FROM ('{start.isoformat()} 00:00:00+00') TO ('{end.isoformat()} 00:00:00+00')"
     )
 
 
@@ -91,6 +95,8 @@ async def ensure_event_partitions(app: AppServices, today: date | None = None) -
     today = today or datetime.now(UTC).date()
     created: list[str] = []
     async with session_scope(app.db_config) as session:
+        # CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin: instances take turns.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PARTITION_LOCK_KEY})
         for ahead in range(PARTITION_MONTHS_AHEAD + 1):
             month = month_start(today, ahead)
             await session.execute(text(partition_ddl(month)))

@@ -19,6 +19,7 @@ from reelhouse.catalog.models import Content
 from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
 from reelhouse.platform.db import session_scope
 from reelhouse.platform.errors import Conflict, NotFound
+from reelhouse.platform.metrics import ADMISSIONS, ENDINGS
 from reelhouse.playback.events import PlaybackEventKind, record_event
 from reelhouse.playback.history import ContentUnavailable, PlanRequired, WatchHistoryService
 from reelhouse.playback.streams import EndedStream, EndReason, NewStream, StreamSession
@@ -158,8 +159,9 @@ class PlaybackService:
                     "live_sessions": [live_session_json(s) for s in admission.live],
                 }
             )
-        session = await self._streams.get(new.user_id, new.session_id)
-        assert session is not None
+        ADMISSIONS.inc()
+        # A concurrent start may have evicted it already; its device is told so when it connects.
+        session = await self._streams.get(new.user_id, new.session_id) or _just_admitted(new)
         await record_event(self.session, session, PlaybackEventKind.STARTED)
         return StartedStream(
             session=session,
@@ -230,6 +232,7 @@ class PlaybackService:
     async def settle(self, ended: Sequence[EndedStream]) -> None:
         """Save each ended stream's last position, log it, and tell its device."""
         for item in ended:
+            ENDINGS.labels(reason=item.reason.value).inc()
             await self._save_position(item.session, playing=False)
             await record_event(self.session, item.session, PlaybackEventKind(item.reason.value))
             self.notify(item)
@@ -278,6 +281,21 @@ class PlaybackService:
             select(Content.id, Content.access_level).where(Content.id.in_(ids), Content.published.is_(True))
         )
         return {str(row[0]): row[1] for row in rows}
+
+
+def _just_admitted(new: NewStream) -> StreamSession:
+    now = int(time.time() * 1000)
+    return StreamSession(
+        session_id=new.session_id,
+        user_id=new.user_id,
+        device_id=new.device_id,
+        device_name=new.device_name,
+        content_id=new.content_id,
+        position=new.position,
+        state="starting",
+        started_at=now,
+        last_heartbeat_at=now,
+    )
 
 
 def live_session_json(session: StreamSession) -> dict[str, Any]:

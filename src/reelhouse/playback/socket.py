@@ -28,6 +28,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from reelhouse.accounts.tokens import InvalidToken
 from reelhouse.platform.db import session_scope
+from reelhouse.platform.metrics import HEARTBEATS, OPEN_WEBSOCKETS
 from reelhouse.playback.sessions import (
     TERMINATION_DETAILS,
     PlaybackService,
@@ -197,6 +198,7 @@ class PlayerConnection:
 
     async def heartbeat(self, message: Heartbeat) -> None:
         claims = self.claims
+        HEARTBEATS.inc()
         outcome = await self.app.backends.streams.heartbeat(
             claims.user_id, claims.session_id, message.position_seconds, message.state
         )
@@ -265,8 +267,10 @@ async def playback_socket(socket: WebSocket[Any, Any, Any]) -> None:
         return
     app.open_sockets.add(socket, claims)
     connection = PlayerConnection(socket, claims, app, channels)
+    OPEN_WEBSOCKETS.inc()
     try:
         await connection.run()
     finally:
+        OPEN_WEBSOCKETS.dec()
         app.open_sockets.discard(socket)
         await connection.close(1000)

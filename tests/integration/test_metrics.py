@@ -1,0 +1,126 @@
+"""``/metrics``: Prometheus text format, open to the scraper, and playback counters that move.
+
+The metric objects are process-wide (several apps live in one test process), so every
+assertion compares a scrape before with a scrape after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from catalog_helpers import create_title, new_admin
+from prometheus_client.parser import text_string_to_metric_families
+from test_playback import PLAYBACK, create_plan, expect_termination, heartbeat, started, subscriber, ws_path
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def parse(text: str) -> dict[Sample, float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def scrape(client) -> dict[Sample, float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return parse(response.text)
+
+
+def value(metrics: dict[Sample, float], name: str, **labels: str) -> float:
+    """A sample's value; 0 when it is absent (a labelled series not yet seen)."""
+    return metrics.get((name, frozenset(labels.items())), 0.0)
+
+
+def http_requests(metrics: dict[Sample, float], method: str, path: str, status: int) -> float:
+    return value(
+        metrics,
+        "reelhouse_http_requests_total",
+        app_name="reelhouse",
+        method=method,
+        path=path,
+        status_code=str(status),
+    )
+
+
+async def test_metrics_answer_in_the_prometheus_text_format(client):
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    families = {family.name for family in text_string_to_metric_families(response.text)}
+    assert {
+        "reelhouse_playback_live_sessions",
+        "reelhouse_playback_admissions",
+        "reelhouse_playback_endings",
+        "reelhouse_playback_heartbeats",
+        "reelhouse_playback_websockets_open",
+    } <= families
+    endings = parse(response.text)
+    for reason in ("stream_limit", "admin", "subscription_ended", "signed_out", "expired", "stopped", "replaced"):
+        assert ("reelhouse_playback_endings_total", frozenset({("reason", reason)})) in endings
+    assert "/metrics" not in (await client.get("/schema/openapi.json")).json()["paths"]
+
+
+async def test_metrics_need_no_token_and_are_never_rate_limited(make_client):
+    async with make_client(RATE_LIMIT_ENABLED="true", RATE_LIMIT_ANONYMOUS_PER_MINUTE="2") as client:
+        statuses = [(await client.get("/api/v1/plans")).status_code for _ in range(3)]
+        assert statuses[-1] == 429, statuses
+        for _ in range(5):
+            response = await client.get("/metrics", headers={"Authorization": "Bearer not-a-token"})
+            assert response.status_code == 200
+            assert "RateLimit" not in response.headers
+
+
+async def test_http_requests_are_counted_per_route_template(client):
+    before = await scrape(client)
+    missing = "/api/v1/content/00000000-0000-0000-0000-000000000000"
+    assert (await client.get(missing)).status_code == 404
+    assert (await client.get("/health")).status_code == 200
+    after = await scrape(client)
+    template = "/api/v1/content/{content_id}"
+    assert http_requests(after, "GET", template, 404) - http_requests(before, "GET", template, 404) == 1
+    assert http_requests(after, "GET", "/health", 200) - http_requests(before, "GET", "/health", 200) == 1
+    assert http_requests(after, "GET", missing, 404) == 0, "paths are grouped by their template"
+    assert http_requests(after, "GET", "/metrics", 200) == 0, "scrapes are not counted"
+
+
+async def test_a_start_a_heartbeat_an_eviction_and_a_stop_move_the_playback_metrics(client):
+    admin = await new_admin(client)
+    film = await create_title(client, admin, title="Counted Film")
+    plan = await create_plan(client, admin, max_devices=1)
+    viewer = await subscriber(client, plan)
+
+    before = await scrape(client)
+    tv = await started(client, viewer, film["id"], "tv")
+    with await client.websocket_connect(ws_path(tv)) as ws:
+        assert heartbeat(ws, 12.0)["type"] == "ack"
+        during = await scrape(client)
+        assert value(during, "reelhouse_playback_websockets_open") >= 1
+        assert value(during, "reelhouse_playback_live_sessions") == 1
+        phone = await started(client, viewer, film["id"], "phone")
+        expect_termination(ws, "stream_limit", 4001)
+    assert (await client.delete(f"{PLAYBACK}/{phone['session_id']}", headers=viewer.headers)).status_code == 204
+    after = await scrape(client)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("reelhouse_playback_admissions_total") == 2
+    assert moved("reelhouse_playback_heartbeats_total") == 1
+    assert moved("reelhouse_playback_endings_total", reason="stream_limit") == 1
+    assert moved("reelhouse_playback_endings_total", reason="stopped") == 1
+    assert moved("reelhouse_playback_endings_total", reason="expired") == 0
+    assert value(after, "reelhouse_playback_live_sessions") == 0
+    started_requests = http_requests(after, "POST", PLAYBACK, 201) - http_requests(before, "POST", PLAYBACK, 201)
+    assert started_requests == 2
+
+    # The evicted socket is closed by now; its handler lets go of the gauge right after.
+    deadline = time.monotonic() + 2
+    while value(await scrape(client), "reelhouse_playback_websockets_open") >= value(
+        during, "reelhouse_playback_websockets_open"
+    ):
+        assert time.monotonic() < deadline, "the open-websockets gauge never went down"
+        await asyncio.sleep(0.02)
