@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 import redis
 from advanced_alchemy.base import metadata_registry
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
@@ -127,6 +128,19 @@ def sqlite_var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     var_dir = tmp_path_factory.mktemp("var")
     upgrade_database(build_sqlalchemy_config(build_settings(VAR_DIR=str(var_dir))))
     return var_dir
+
+
+@pytest.fixture(autouse=True)
+def forget_database_config_keys() -> Iterator[None]:
+    """advanced-alchemy gives every config instance a unique app-state key, kept in class-level sets
+    and found by counting up recursively; a run builds thousands of apps, so start each test afresh."""
+    yield
+    for registry in (
+        "_SESSION_SCOPE_KEY_REGISTRY",
+        "_ENGINE_APP_STATE_KEY_REGISTRY",
+        "_SESSIONMAKER_APP_STATE_KEY_REGISTRY",
+    ):
+        getattr(SQLAlchemyAsyncConfig, registry).clear()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -380,3 +380,29 @@ class TestExpiry:
             history = (await client.get("/api/v1/watch-history", headers=auth(viewer.token))).json()
             assert history["watch_history"][0]["watched_seconds"] == 1800
             assert (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"] == []
+
+
+class TestProgress:
+    async def test_a_device_taking_over_resumes_where_the_evicted_device_was(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=1)
+        viewer = await subscriber(client, plan)
+        film = await create_title(client, world["admin"], title="Epic", duration_seconds=7200)
+        tv = await started(client, viewer, film["id"], "tv")
+        with await client.websocket_connect(ws_path(tv)) as ws:
+            assert heartbeat(ws, 1200.0)["type"] == "ack"
+            phone = await started(client, viewer, film["id"], "phone")
+            assert phone["resume_position_seconds"] == 1200
+            expect_termination(ws, "stream_limit", 4001)
+
+    async def test_a_stream_that_never_reported_keeps_the_saved_position(self, client, world):
+        viewer = await new_user(client)
+        film = await create_title(client, world["admin"], title="Epic", duration_seconds=7200)
+        saved = await client.post(
+            "/api/v1/watch-history", json={"content_id": film["id"], "watched_seconds": 1500}, headers=viewer.headers
+        )
+        assert saved.status_code == 201
+        body = await started(client, viewer, film["id"], "tv")
+        assert body["resume_position_seconds"] == 1500
+        assert (await client.delete(f"{PLAYBACK}/{body['session_id']}", headers=viewer.headers)).status_code == 204
+        history = (await client.get("/api/v1/watch-history", headers=viewer.headers)).json()["watch_history"]
+        assert history[0]["watched_seconds"] == 1500

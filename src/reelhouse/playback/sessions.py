@@ -46,6 +46,8 @@ TERMINATION_DETAILS: dict[EndReason, tuple[int, str]] = {
 }
 
 
+#: The state of a stream admitted but not yet heard from.
+STARTING = "starting"
 _PENDING_NOTICES = "reelhouse.playback.pending_notices"
 _NOTICE_HOOKS = "reelhouse.playback.notice_hooks"
 
@@ -136,14 +138,13 @@ class PlaybackService:
         )
         if not entitlement.covers(content.access_level):
             raise PlanRequired()
-        resume = await self._history.resume_position(user_id, content.id)
         new = NewStream(
             session_id=str(uuid.uuid4()),
             user_id=str(user_id),
             device_id=device_id,
             device_name=device_name,
             content_id=str(content.id),
-            position=float(resume),
+            position=0.0,
         )
         admission = await self._streams.admit(
             new,
@@ -151,7 +152,9 @@ class PlaybackService:
             reject_when_full=entitlement.stream_limit_policy == StreamLimitPolicy.REJECT_NEW,
             replace_session_id=replace_session_id,
         )
+        # Settled first, so a device taking over a title resumes where the evicted one was.
         await self.settle(admission.ended)
+        resume = await self._history.resume_position(user_id, content.id)
         if not admission.admitted:
             raise StreamLimitReached(
                 extra={
@@ -233,7 +236,9 @@ class PlaybackService:
         """Save each ended stream's last position, log it, and tell its device."""
         for item in ended:
             ENDINGS.labels(reason=item.reason.value).inc()
-            await self._save_position(item.session, playing=False)
+            if item.session.state != STARTING:
+                # A stream that never sent a heartbeat reported no position: keep the saved one.
+                await self._save_position(item.session, playing=False)
             await record_event(self.session, item.session, PlaybackEventKind(item.reason.value))
             self.notify(item)
 
