@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, select
@@ -165,7 +165,7 @@ class PlaybackService:
         ADMISSIONS.inc()
         # A concurrent start may have evicted it already; its device is told so when it connects.
         session = await self._streams.get(new.user_id, new.session_id) or _just_admitted(new)
-        await record_event(self.session, session, PlaybackEventKind.STARTED)
+        await record_event(self.session, replace(session, position=float(resume)), PlaybackEventKind.STARTED)
         return StartedStream(
             session=session,
             playback_token=self._app.playback_tokens.issue(
