@@ -77,8 +77,10 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @contextmanager
-def running_servers(environ: dict[str, str], count: int, log_dir: Path) -> Iterator[list[str]]:
-    """``count`` uvicorn processes of the app, started at once; yields their base URLs."""
+def running_processes(
+    environ: dict[str, str], count: int, log_dir: Path
+) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """``count`` uvicorn processes of the app, started at once; yields ``(base URL, process)`` pairs."""
     uvicorn = str(Path(sys.executable).parent / "uvicorn")
     processes: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
@@ -96,6 +98,13 @@ def running_servers(environ: dict[str, str], count: int, log_dir: Path) -> Itera
             urls.append(f"http://127.0.0.1:{port}")
         for url, process, log in zip(urls, processes, logs, strict=True):
             wait_until_healthy(url, process, log)
-        yield urls
+        yield list(zip(urls, processes, strict=True))
     finally:
         stop(processes)
+
+
+@contextmanager
+def running_servers(environ: dict[str, str], count: int, log_dir: Path) -> Iterator[list[str]]:
+    """``count`` uvicorn processes of the app, started at once; yields their base URLs."""
+    with running_processes(environ, count, log_dir) as servers:
+        yield [url for url, _ in servers]

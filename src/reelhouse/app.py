@@ -211,7 +211,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
     async def _on_shutdown(self) -> None:
         # Sessions live on in the store; sockets close with 1012 and players reconnect elsewhere.
-        await self.services.open_sockets.close_all(self.services)
+        await self.services.open_sockets.close_all()
         for job in self.jobs:
             await job.stop()
         await self.services.backends.close()

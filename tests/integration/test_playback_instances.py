@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from conftest import build_settings, reset_state
 from helpers import PASSWORD
-from servers import running_servers, server_environ
+from servers import running_processes, running_servers, server_environ
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +53,8 @@ async def shared_prefix(postgres_url: str, redis_url: str, redis_key_prefix: str
         await client.aclose()
 
 
-@pytest.fixture
-def instances(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    environ = server_environ(
+def instance_environ(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path) -> dict[str, str]:
+    return server_environ(
         tmp_path,
         DATABASE_URL=postgres_url,
         DATABASE_MIGRATE_ON_STARTUP="false",  # the test database is migrated already
@@ -65,6 +64,11 @@ def instances(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: P
         ADMIN_EMAIL=ADMIN_EMAIL,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
+
+
+@pytest.fixture
+def instances(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    environ = instance_environ(postgres_url, redis_url, shared_prefix, tmp_path)
     with running_servers(environ, 2, tmp_path) as (first, second):
         yield first, second
 
@@ -159,3 +163,44 @@ async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(in
         async with connect(f"{a.replace('http://', 'ws://')}/api/v1/playback/ws?token={phone['playback_token']}") as ws:
             await ws.send(json.dumps({"type": "heartbeat", "position_seconds": 5.0}))
             assert (await receive(ws, time.monotonic() + 5))["type"] == "ack"
+
+
+async def test_shutdown_closes_sockets_with_1012_saves_positions_and_the_session_resumes_elsewhere(
+    postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path
+):
+    environ = instance_environ(postgres_url, redis_url, shared_prefix, tmp_path)
+    with running_processes(environ, 2, tmp_path) as [(a, process_a), (b, _)]:
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http, asyncio.timeout(TEST_TIMEOUT_SECONDS):
+            admin = ok(
+                await http.post(f"{b}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+            )
+            as_admin = {"Authorization": f"Bearer {admin['token']}"}
+            title = ok(await http.post(f"{b}/api/v1/admin/content", json=title_fields(), headers=as_admin), 201)
+            viewer = ok(
+                await http.post(
+                    f"{b}/api/v1/auth/register", json={"email": "viewer@example.com", "password": PASSWORD, "name": "V"}
+                ),
+                201,
+            )
+            as_viewer = {"Authorization": f"Bearer {viewer['token']}"}
+            tv = ok(
+                await http.post(
+                    f"{a}{PLAYBACK}", json={"content_id": title["id"], "device_id": "tv"}, headers=as_viewer
+                ),
+                201,
+            )
+            async with connect(tv["ws_url"], open_timeout=5, close_timeout=2) as ws:
+                await ws.send(json.dumps({"type": "heartbeat", "position_seconds": 1234.0, "state": "playing"}))
+                assert (await receive(ws, time.monotonic() + 5))["type"] == "ack"
+                process_a.terminate()
+                assert await closed_with(ws) == 1012
+            # uvicorn shuts down gracefully, then re-raises the signal it caught.
+            assert await asyncio.to_thread(process_a.wait, 10) in (0, -15)
+
+            # The position was saved on the way down, and the session lives on: it resumes on B.
+            history = ok(await http.get(f"{b}/api/v1/watch-history", headers=as_viewer))
+            assert history["watch_history"][0]["watched_seconds"] == 1234
+            on_b = f"{b.replace('http://', 'ws://')}/api/v1/playback/ws?token={tv['playback_token']}"
+            async with connect(on_b, open_timeout=5, close_timeout=2) as ws:
+                await ws.send(json.dumps({"type": "heartbeat", "position_seconds": 1240.0}))
+                assert (await receive(ws, time.monotonic() + 5))["type"] == "ack"

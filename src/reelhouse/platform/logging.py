@@ -25,6 +25,18 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 _configured = False
 
 
+class StripQueryStrings(logging.Filter):
+    """The server logs websocket handshakes with their URL, whose query holds the playback token:
+    keep the path, drop the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, str) and "?" in arg for arg in record.args):
+            record.args = tuple(
+                arg.split("?", 1)[0] + "?…" if isinstance(arg, str) and "?" in arg else arg for arg in record.args
+            )
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -33,6 +45,10 @@ class RequestIdFilter(logging.Filter):
 
 def configure_logging(level: str) -> None:
     global _configured  # noqa: PLW0603  (configure once per process)
+    for server_logger in ("uvicorn.error", "uvicorn.access"):
+        server_log = logging.getLogger(server_logger)
+        if not any(isinstance(f, StripQueryStrings) for f in server_log.filters):
+            server_log.addFilter(StripQueryStrings())
     if _configured:
         logging.getLogger("reelhouse").setLevel(level.upper())
         return

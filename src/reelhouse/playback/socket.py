@@ -30,6 +30,7 @@ from reelhouse.accounts.tokens import InvalidToken
 from reelhouse.platform.db import session_scope
 from reelhouse.platform.metrics import HEARTBEATS, OPEN_WEBSOCKETS
 from reelhouse.playback.sessions import (
+    STARTING,
     TERMINATION_DETAILS,
     PlaybackService,
     PlaybackSessionNotFound,
@@ -93,25 +94,37 @@ class OpenSockets:
 
     def __init__(self) -> None:
         self._sockets: dict[int, tuple[WebSocket[Any, Any, Any], PlaybackClaims]] = {}
+        self._drained: anyio.Event | None = None
 
     def add(self, socket: WebSocket[Any, Any, Any], claims: PlaybackClaims) -> None:
         self._sockets[id(socket)] = (socket, claims)
 
     def discard(self, socket: WebSocket[Any, Any, Any]) -> None:
         self._sockets.pop(id(socket), None)
+        if not self._sockets and self._drained is not None:
+            self._drained.set()
 
     def __len__(self) -> int:
         return len(self._sockets)
 
-    async def close_all(self, app: AppServices) -> None:
-        sockets = list(self._sockets.values())
-        self._sockets.clear()
-        for socket, claims in sockets:
-            session = await app.backends.streams.get(claims.user_id, claims.session_id)
-            if session is not None:
-                await _save_position(app, session)
+    async def close_all(self, wait_seconds: float = 5.0) -> None:
+        """Close every socket with 1012, then wait (bounded) while their handlers save positions."""
+        for socket, _ in list(self._sockets.values()):
             with contextlib.suppress(Exception):
                 await socket.close(code=CLOSE_RESTART, reason="server restarting")
+        if self._sockets:
+            self._drained = anyio.Event()
+            with anyio.move_on_after(wait_seconds):
+                await self._drained.wait()
+
+
+async def save_live_position(app: AppServices, claims: PlaybackClaims) -> None:
+    try:
+        session = await app.backends.streams.get(claims.user_id, claims.session_id)
+        if session is not None and session.state != STARTING:
+            await _save_position(app, session)
+    except Exception:
+        logger.exception("could not save the position of stream %s", claims.session_id)
 
 
 async def _save_position(app: AppServices, session: StreamSession) -> None:
@@ -272,5 +285,8 @@ async def playback_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await connection.run()
     finally:
         OPEN_WEBSOCKETS.dec()
-        app.open_sockets.discard(socket)
         await connection.close(1000)
+        # The player went away (or the server is shutting down) with its stream still live:
+        # keep its last position, whichever way the socket ended. Shutdown waits for this.
+        await save_live_position(app, claims)
+        app.open_sockets.discard(socket)
