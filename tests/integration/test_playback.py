@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from catalog_helpers import Person, create_title, new_admin, new_user
 from litestar.exceptions import WebSocketDisconnect
+from test_subscriptions import move_end_date
 
-from helpers import auth
+from helpers import auth, in_app_loop
+from reelhouse.subscriptions.services import settle_expired_subscriptions
 
 PLAYBACK = "/api/v1/playback/sessions"
 _plans = itertools.count(1)
@@ -406,3 +409,33 @@ class TestProgress:
         assert (await client.delete(f"{PLAYBACK}/{body['session_id']}", headers=viewer.headers)).status_code == 204
         history = (await client.get("/api/v1/watch-history", headers=viewer.headers)).json()["watch_history"]
         assert history[0]["watched_seconds"] == 1500
+
+
+class TestEntitlementRecheck:
+    async def test_a_cancelled_subscription_reaching_its_end_ends_titles_it_covered(self, client, world):
+        plan = await create_plan(client, world["admin"], access_level="premium")
+        viewer = await subscriber(client, plan)
+        subscription = (await client.get("/api/v1/subscriptions/active", headers=viewer.headers)).json()
+        await client.post(f"/api/v1/subscriptions/{subscription['id']}/cancel", headers=viewer.headers)
+        film = await started(client, viewer, world["premium"], "tv")
+        with await client.websocket_connect(ws_path(film)) as ws:
+            assert heartbeat(ws, 10.0)["type"] == "ack"
+            move_end_date(client, subscription["id"], datetime.now(UTC) - timedelta(seconds=1))
+            assert in_app_loop(client, settle_expired_subscriptions, client.app.state.services) == 1
+            expect_termination(ws, "subscription_ended", 4003)
+
+    async def test_a_heartbeat_notices_an_unpublished_title_within_one_interval(self, make_client):
+        async with make_client(HEARTBEAT_INTERVAL_SECONDS="1") as client:
+            admin = await new_admin(client)
+            film = await create_title(client, admin, title="Soon Gone")
+            viewer = await new_user(client)
+            body = await started(client, viewer, film["id"], "tv")
+            with await client.websocket_connect(ws_path(body)) as ws:
+                assert heartbeat(ws, 10.0)["type"] == "ack"
+                hidden = await client.patch(
+                    f"/api/v1/admin/content/{film['id']}", json={"published": False}, headers=admin.headers
+                )
+                assert hidden.status_code == 200, hidden.text
+                await asyncio.sleep(0.6)
+                ws.send_json({"type": "heartbeat", "position_seconds": 11.0, "state": "playing"})
+                expect_termination(ws, "subscription_ended", 4003)
