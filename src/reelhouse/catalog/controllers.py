@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelhouse.catalog import models
 from reelhouse.catalog.schemas import (
     AdminContent,
     AdminContentList,
@@ -55,6 +57,15 @@ def provide_catalog_service(db_session: AsyncSession, services: AppServices) -> 
 CATALOG_DEPENDENCIES = {"catalog": Provide(provide_catalog_service, sync_to_thread=False)}
 
 
+def content_page(contents: Sequence[models.Content], total: int, pagination: Pagination) -> ContentList:
+    return ContentList(
+        contents=[content_from(content) for content in contents],
+        total=total,
+        limit=pagination.limit,
+        offset=pagination.offset,
+    )
+
+
 class ContentController(Controller):
     path = "/api/v1/content"
     tags = ["Catalog"]
@@ -73,32 +84,17 @@ class ContentController(Controller):
     ) -> ContentList:
         filters = ContentFilters(q=q, genre=genre, access_level=access_level, sort=sort)
         contents, total = await catalog.search(filters, limit=pagination.limit, offset=pagination.offset)
-        return ContentList(
-            contents=[content_from(content) for content in contents],
-            total=total,
-            limit=pagination.limit,
-            offset=pagination.offset,
-        )
+        return content_page(contents, total, pagination)
 
     @get("/trending", operation_id="TrendingContent", summary="Most viewers over the last 7 days")
     async def trending(self, catalog: CatalogService, pagination: Pagination) -> ContentList:
         contents, total = await catalog.trending(limit=pagination.limit, offset=pagination.offset)
-        return ContentList(
-            contents=[content_from(content) for content in contents],
-            total=total,
-            limit=pagination.limit,
-            offset=pagination.offset,
-        )
+        return content_page(contents, total, pagination)
 
     @get("/new-releases", operation_id="NewReleases", summary="Newest published titles")
     async def new_releases(self, catalog: CatalogService, pagination: Pagination) -> ContentList:
         contents, total = await catalog.new_releases(limit=pagination.limit, offset=pagination.offset)
-        return ContentList(
-            contents=[content_from(content) for content in contents],
-            total=total,
-            limit=pagination.limit,
-            offset=pagination.offset,
-        )
+        return content_page(contents, total, pagination)
 
     @get(
         "/recommendations",
