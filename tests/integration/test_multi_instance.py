@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,27 +18,15 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from conftest import POSTGRES_ADMIN_URL, ROOT, TEST_JWT_SECRET
+from conftest import POSTGRES_ADMIN_URL
+from servers import running_servers, server_environ
 
 pytestmark = pytest.mark.slow
 
 ANONYMOUS_PER_MINUTE = 20
 FLOOD = 100
-START_TIMEOUT_SECONDS = 30
 REQUEST_TIMEOUT_SECONDS = 10
 PUBLIC = "/api/v1/plans"
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nobody listens on; the probes stay open until all are chosen, so none repeats."""
-    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 async def _admin(statement: str) -> None:
@@ -81,58 +66,17 @@ def instances(
     empty_database: str, redis_url: str, shared_redis_prefix: str, tmp_path: Path
 ) -> Iterator[tuple[str, str]]:
     """Start two uvicorn processes at once; yields their base URLs and stops them after."""
-    environ = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "ENVIRONMENT": "test",
-        "JWT_SECRET": TEST_JWT_SECRET,
-        "DATABASE_URL": empty_database,
-        "DATABASE_MIGRATE_ON_STARTUP": "true",
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": shared_redis_prefix,
-        "RATE_LIMIT_ENABLED": "true",
-        "RATE_LIMIT_ANONYMOUS_PER_MINUTE": str(ANONYMOUS_PER_MINUTE),
-        "VAR_DIR": str(tmp_path / "var"),
-        "REELHOUSE_ENV_FILE": str(tmp_path / "no.env"),
-        "LOG_LEVEL": "WARNING",
-    }
-    uvicorn = str(Path(sys.executable).parent / "uvicorn")
-    processes: list[tuple[subprocess.Popen[bytes], Path]] = []
-    try:
-        urls = []
-        for index, port in enumerate(free_ports(2)):
-            log = tmp_path / f"instance-{index}.log"
-            command = [uvicorn, "--factory", "reelhouse.app:create_app"]
-            command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-            with log.open("wb") as output:
-                process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT)
-            processes.append((process, log))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, (process, log) in zip(urls, processes, strict=True):
-            wait_until_healthy(url, process, log)
-        yield urls[0], urls[1]
-    finally:
-        for process, _ in processes:
-            process.terminate()
-        for process, _ in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not become healthy in {START_TIMEOUT_SECONDS} s:\n{log.read_text()}")
+    environ = server_environ(
+        tmp_path,
+        DATABASE_URL=empty_database,
+        DATABASE_MIGRATE_ON_STARTUP="true",
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=shared_redis_prefix,
+        RATE_LIMIT_ENABLED="true",
+        RATE_LIMIT_ANONYMOUS_PER_MINUTE=str(ANONYMOUS_PER_MINUTE),
+    )
+    with running_servers(environ, 2, tmp_path) as (first, second):
+        yield first, second
 
 
 async def test_instances_share_one_rate_limit_bucket(instances: tuple[str, str]):
