@@ -46,34 +46,37 @@ class IssuedAccessToken:
     claims: AccessClaims
 
 
-class AccessTokenCodec:
-    def __init__(self, settings: AuthSettings) -> None:
+class JwtSigner:
+    """Signs and verifies one kind of JWT: one pinned algorithm, our issuer, an audience and a
+    ``typ`` of its own, so a token of one kind is refused where another kind goes."""
+
+    def __init__(self, settings: AuthSettings, *, audience: str, token_type: str) -> None:
         self._secret = settings.jwt_secret
         self._algorithm = settings.jwt_algorithm
         self._issuer = settings.jwt_issuer
-        self._audience = settings.jwt_audience
+        self._audience = audience
+        self._token_type = token_type
         self._leeway = settings.jwt_leeway_seconds
-        self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
 
-    def issue(self, user_id: uuid.UUID, family_id: uuid.UUID, token_version: int) -> IssuedAccessToken:
+    def sign(self, subject: str, ttl: timedelta, **claims: Any) -> tuple[str, str, datetime]:
+        """The token, its ``jti`` and its expiry."""
         now = datetime.now(UTC).replace(microsecond=0)
-        expires_at = now + self.ttl
+        expires_at = now + ttl
         jti = uuid.uuid4().hex
         payload = {
             "iss": self._issuer,
             "aud": self._audience,
-            "sub": str(user_id),
+            "sub": subject,
             "jti": jti,
             "iat": now,
             "exp": expires_at,
-            "typ": ACCESS_TOKEN_TYPE,
-            "fam": str(family_id),
-            "ver": token_version,
+            "typ": self._token_type,
+            **claims,
         }
-        token = jwt.encode(payload, self._secret, algorithm=self._algorithm)
-        return IssuedAccessToken(token, AccessClaims(user_id, jti, family_id, token_version, expires_at))
+        return jwt.encode(payload, self._secret, algorithm=self._algorithm), jti, expires_at
 
-    def decode(self, token: str) -> AccessClaims:
+    def verify(self, token: str) -> dict[str, Any]:
+        """The verified claims, or :class:`InvalidToken`."""
         try:
             payload: dict[str, Any] = jwt.decode(
                 token,
@@ -84,8 +87,25 @@ class AccessTokenCodec:
                 leeway=self._leeway,
                 options={"require": REQUIRED_CLAIMS, "verify_signature": True},
             )
-            if payload.get("typ") != ACCESS_TOKEN_TYPE:
-                raise InvalidToken("not an access token")
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        if payload.get("typ") != self._token_type:
+            raise InvalidToken(f"not a {self._token_type} token")
+        return payload
+
+
+class AccessTokenCodec:
+    def __init__(self, settings: AuthSettings) -> None:
+        self._signer = JwtSigner(settings, audience=settings.jwt_audience, token_type=ACCESS_TOKEN_TYPE)
+        self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+
+    def issue(self, user_id: uuid.UUID, family_id: uuid.UUID, token_version: int) -> IssuedAccessToken:
+        token, jti, expires_at = self._signer.sign(str(user_id), self.ttl, fam=str(family_id), ver=token_version)
+        return IssuedAccessToken(token, AccessClaims(user_id, jti, family_id, token_version, expires_at))
+
+    def decode(self, token: str) -> AccessClaims:
+        payload = self._signer.verify(token)
+        try:
             return AccessClaims(
                 user_id=uuid.UUID(str(payload["sub"])),
                 jti=str(payload["jti"]),
@@ -93,7 +113,7 @@ class AccessTokenCodec:
                 token_version=int(payload["ver"]),
                 expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
             )
-        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from None
 
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import jwt
-
-from reelhouse.accounts.tokens import InvalidToken
+from reelhouse.accounts.tokens import InvalidToken, JwtSigner
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,42 +37,16 @@ class PlaybackClaims:
 
 class PlaybackTokenCodec:
     def __init__(self, settings: AuthSettings, ttl_seconds: int) -> None:
-        self._secret = settings.jwt_secret
-        self._algorithm = settings.jwt_algorithm
-        self._issuer = settings.jwt_issuer
-        self._audience = f"{settings.jwt_audience}/playback"
-        self._leeway = settings.jwt_leeway_seconds
+        self._signer = JwtSigner(settings, audience=f"{settings.jwt_audience}/playback", token_type=PLAYBACK_TOKEN_TYPE)
         self.ttl = timedelta(seconds=ttl_seconds)
 
     def issue(self, *, user_id: str, session_id: str, device_id: str, content_id: str) -> str:
-        now = datetime.now(UTC).replace(microsecond=0)
-        payload = {
-            "iss": self._issuer,
-            "aud": self._audience,
-            "sub": user_id,
-            "jti": uuid.uuid4().hex,
-            "iat": now,
-            "exp": now + self.ttl,
-            "typ": PLAYBACK_TOKEN_TYPE,
-            "sid": session_id,
-            "dev": device_id,
-            "cid": content_id,
-        }
-        return jwt.encode(payload, self._secret, algorithm=self._algorithm)
+        token, _, _ = self._signer.sign(user_id, self.ttl, sid=session_id, dev=device_id, cid=content_id)
+        return token
 
     def decode(self, token: str) -> PlaybackClaims:
+        payload = self._signer.verify(token)
         try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[self._algorithm],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": ["iss", "aud", "sub", "jti", "iat", "exp"]},
-            )
-            if payload.get("typ") != PLAYBACK_TOKEN_TYPE:
-                raise InvalidToken("not a playback token")
             return PlaybackClaims(
                 user_id=str(payload["sub"]),
                 session_id=str(payload["sid"]),
@@ -83,7 +54,7 @@ class PlaybackTokenCodec:
                 content_id=str(payload["cid"]),
                 expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
             )
-        except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from None
 
 
