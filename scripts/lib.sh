@@ -135,4 +135,13 @@ ensure_services() {
     else
         say "using Redis at TEST_REDIS_URL"
     fi
+    ensure_chromium
+}
+
+# ensure_chromium: the headless browser of tests/browser (Debian package chromium at /usr/bin/chromium),
+# installed when we are root on Debian; otherwise those tests skip, which is said here.
+ensure_chromium() {
+    [[ -x /usr/bin/chromium ]] && return 0
+    apt_install chromium && [[ -x /usr/bin/chromium ]] && return 0
+    say "Chromium is not installed (Debian: apt-get install chromium as root): the browser tests will be skipped"
 }

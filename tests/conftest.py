@@ -156,6 +156,8 @@ def backend_environ(request: pytest.FixtureRequest, backend: str) -> dict[str, s
             "DATABASE_URL": request.getfixturevalue("postgres_url"),
             "REDIS_URL": request.getfixturevalue("redis_url"),
             "REDIS_KEY_PREFIX": request.getfixturevalue("redis_key_prefix"),
+            # Files the app writes (mail in the embedded mail backend) stay out of the checkout.
+            "VAR_DIR": str(request.getfixturevalue("sqlite_var_dir")),
         }
     return {"VAR_DIR": str(request.getfixturevalue("sqlite_var_dir"))}
 

@@ -26,6 +26,13 @@ from reelhouse.catalog.controllers import (
     GenreController,
 )
 from reelhouse.config import Settings, get_settings
+from reelhouse.notifications.controllers import (
+    AdminNotificationController,
+    NotificationPreferenceController,
+    UnsubscribeController,
+)
+from reelhouse.notifications.dispatcher import NotificationDispatcher
+from reelhouse.notifications.services import REMINDER_SCAN_INTERVAL_SECONDS, enqueue_due_reminders
 from reelhouse.plans.controllers import AdminPlanController, PlanController
 from reelhouse.platform.auth import AccessTokenMiddleware
 from reelhouse.platform.db import upgrade_database_async
@@ -43,6 +50,7 @@ from reelhouse.playback.media import MediaController
 from reelhouse.playback.session_controllers import AdminPlaybackController, PlaybackSessionController
 from reelhouse.playback.sessions import sweep_expired_streams
 from reelhouse.playback.socket import playback_socket
+from reelhouse.player import player_router
 from reelhouse.subscriptions.controllers import SubscriptionController, SubscriptionHistoryAliasController
 from reelhouse.subscriptions.services import settle_expired_subscriptions
 
@@ -76,6 +84,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AdminPlaybackController,
     playback_socket,
     MediaController,
+    NotificationPreferenceController,
+    UnsubscribeController,
+    AdminNotificationController,
 ]
 
 
@@ -103,7 +114,17 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 EVENT_PARTITION_INTERVAL_SECONDS,
                 lambda: ensure_event_partitions(self.services),
             ),
+            PeriodicJob(
+                "queue-subscription-reminders",
+                REMINDER_SCAN_INTERVAL_SECONDS,
+                lambda: enqueue_due_reminders(self.services),
+            ),
         ]
+        # Off (interval 0) when NOTIFICATION_DISPATCH_IN_API=false: `reelhouse notifications worker` sends instead.
+        self.notifier = NotificationDispatcher.from_services(self.services)
+        self.jobs.append(
+            PeriodicJob("dispatch-notifications", self.notifier.in_api_interval_seconds, self.notifier.dispatch_due)
+        )
 
     def on_cli_init(self, cli: Group) -> None:
         from reelhouse.cli import register_commands
@@ -120,6 +141,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.plugins.append(SQLAlchemyPlugin(config=services.db_config))
         app_config.plugins.append(self.channels)
         app_config.route_handlers.extend(ROUTE_HANDLERS)
+        app_config.route_handlers.append(player_router())  # the reference web player at /player
         app_config.dependencies.update(APP_DEPENDENCIES)
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.before_send.append(stamp_response)
@@ -170,6 +192,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 Tag(name="Catalog", description="Browse, search, trending, new releases and recommendations"),
                 Tag(name="Admin: catalog", description="Administrators manage titles and genres"),
                 Tag(name="Watch history", description="Recently watched, continue watching and progress"),
+                Tag(name="Admin: notifications", description="Administrators see the mail outbox and requeue failures"),
             ],
             use_handler_docstrings=True,
         )

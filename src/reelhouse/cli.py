@@ -94,9 +94,27 @@ def seed_demo(app: Litestar) -> None:
         click.echo(line)
 
 
+@click.group(cls=LitestarGroup, name="notifications")
+def notifications_group() -> None:
+    """Mail: the outbox dispatcher."""
+
+
+@notifications_group.command(name="worker")  # type: ignore[untyped-decorator]
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+def notifications_worker(app: Litestar, once: bool) -> None:
+    """Queue reminders and send due mail until SIGINT/SIGTERM (set NOTIFICATION_DISPATCH_IN_API=false)."""
+    from reelhouse.notifications.dispatcher import run_worker
+
+    services = _services(app)
+    click.echo("notification worker started" + (" (once)" if once else "; Ctrl-C stops it"))
+    anyio.run(lambda: run_worker(services, once=once))
+    click.echo("notification worker stopped")
+
+
 def register_commands(cli: click.Group) -> None:
     cli.add_command(users_group)
     cli.add_command(demo_group)
+    cli.add_command(notifications_group)
 
 
 def main() -> None:

@@ -141,6 +141,32 @@ class PlaybackSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    #: smtp://user:pass@host:port?starttls=true (or smtps:// for TLS from the start); empty: .eml files.
+    smtp_url: str = setting("SMTP_URL", "", secret=True)
+    mail_from: str = setting("MAIL_FROM", "Reelhouse <no-reply@reelhouse.local>")
+    smtp_timeout_seconds: float = setting("SMTP_TIMEOUT_SECONDS", 10.0)
+    #: Run the dispatcher inside each API process; off when `reelhouse notifications worker` runs instead.
+    dispatch_in_api: bool = setting("NOTIFICATION_DISPATCH_IN_API", True)
+    poll_seconds: float = setting("NOTIFICATION_POLL_SECONDS", 5.0)
+    batch_size: int = setting("NOTIFICATION_BATCH_SIZE", 20)
+    max_attempts: int = setting("NOTIFICATION_MAX_ATTEMPTS", 8)
+    retry_base_seconds: float = setting("NOTIFICATION_RETRY_BASE_SECONDS", 30.0)
+    retry_max_seconds: float = setting("NOTIFICATION_RETRY_MAX_SECONDS", 3600.0)
+    #: A claimed mail not finished within this long (its worker died) is claimed again.
+    lease_seconds: int = setting("NOTIFICATION_LEASE_SECONDS", 300)
+    #: Days before a subscription ends without renewal that its owner is reminded.
+    reminder_days: list[str] = setting("REMINDER_DAYS", ["7", "3", "1"])
+    #: New releases within this many minutes reach a user as one digest.
+    new_release_digest_minutes: float = setting("NEW_RELEASE_DIGEST_MINUTES", 15.0)
+
+    @property
+    def reminder_offsets(self) -> list[int]:
+        """The reminder days, largest first."""
+        return sorted({int(day) for day in self.reminder_days}, reverse=True)
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: Environment = setting("ENVIRONMENT", "development")
     var_dir: str = setting("VAR_DIR", "var")
@@ -151,6 +177,7 @@ class Settings:
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     @property
     def is_production(self) -> bool:
@@ -165,6 +192,7 @@ SECTIONS: dict[str, type[Any]] = {
     "rate_limit": RateLimitSettings,
     "admin": AdminSettings,
     "playback": PlaybackSettings,
+    "notifications": NotificationSettings,
 }
 
 T = TypeVar("T")
@@ -283,6 +311,9 @@ _AT_LEAST_ONE = frozenset(
         "HEARTBEAT_INTERVAL_SECONDS",
         "HEARTBEAT_GRACE_INTERVALS",
         "PROGRESS_FLUSH_SECONDS",
+        "NOTIFICATION_BATCH_SIZE",
+        "NOTIFICATION_MAX_ATTEMPTS",
+        "NOTIFICATION_LEASE_SECONDS",
     }
 )
 MAX_PORT = 65535
@@ -305,6 +336,11 @@ def _validate(settings: Settings) -> None:
                 raise SettingsError(f"{env_name} must be between 0 and 100, not {value}")
     if settings.server.port > MAX_PORT:
         raise SettingsError(f"PORT must be at most {MAX_PORT}, not {settings.server.port}")
+    reminder_days = settings.notifications.reminder_days
+    if not all(day.isdigit() and int(day) >= 1 for day in reminder_days):
+        raise SettingsError(f"REMINDER_DAYS must list whole numbers of days, at least 1, not {reminder_days!r}")
+    if settings.notifications.smtp_url and not settings.notifications.smtp_url.startswith(("smtp://", "smtps://")):
+        raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
     try:
         _ = settings.server.trusted_proxy_networks
     except ValueError as exc:

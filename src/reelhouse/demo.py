@@ -11,6 +11,7 @@ from reelhouse.accounts.services import AccountService, normalize_email
 from reelhouse.catalog.demo import seed_demo_catalog
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
 from reelhouse.platform.db import session_scope
+from reelhouse.player.demo_media import link_demo_media
 
 if TYPE_CHECKING:
     from reelhouse.platform.state import AppServices
@@ -71,6 +72,8 @@ async def seed_demo_data(services: AppServices, *, admin_email: str, admin_passw
             )
             lines.append(f"plan added: {template.name}")
         lines.extend(await seed_demo_catalog(session))
+        await session.flush()
+        lines.extend(await link_demo_media(session, services.settings.playback.media_dir))
         admin = await session.scalar(select(User).where(User.email == normalize_email(admin_email)))
         if admin is None:
             await AccountService(session, services).ensure_admin(admin_email, admin_password)

@@ -2,6 +2,7 @@
 
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
 from reelhouse.catalog.models import Content, Genre, content_genres, user_genres
+from reelhouse.notifications.models import Notification, NotificationPreference, release_notices
 from reelhouse.plans.models import Plan
 from reelhouse.playback.events import PlaybackEvent
 from reelhouse.playback.models import WatchHistory
@@ -11,6 +12,8 @@ __all__ = [
     "Content",
     "Genre",
     "IdempotencyRecord",
+    "Notification",
+    "NotificationPreference",
     "Plan",
     "PlaybackEvent",
     "RefreshFamily",
@@ -20,5 +23,6 @@ __all__ = [
     "User",
     "WatchHistory",
     "content_genres",
+    "release_notices",
     "user_genres",
 ]

@@ -278,14 +278,30 @@ class CatalogService:
         await self._apply(content, values, creating=True)
         self.session.add(content)
         await self.session.flush()
+        if content.published_at is not None:
+            await self._announce_release(content)
         return await self._get(content.id)
 
     async def update_content(self, content_id: uuid.UUID, values: dict[str, Any]) -> Content:
         """Set the given fields: all of them for PUT (a whole ``ContentWrite``), some for PATCH."""
         content = await self._get(content_id)
+        first_publication = content.published_at is None
         await self._apply(content, values, creating=False)
         await self.session.flush()
+        if first_publication and content.published_at is not None:
+            await self._announce_release(content)
         return await self._get(content.id)
+
+    async def _announce_release(self, content: Content) -> None:
+        """Mail the followers of the title's genres, in this same transaction (the outbox)."""
+        from reelhouse.notifications.services import NotificationService
+
+        await NotificationService(self.session, self._app.settings).announce_release(
+            content.id,
+            title=content.title,
+            release_year=content.release_year,
+            genre_ids=[genre.id for genre in content.genres],
+        )
 
     async def delete_content(self, content_id: uuid.UUID) -> None:
         content = await self._get(content_id)
