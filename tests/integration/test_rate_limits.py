@@ -11,7 +11,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from conftest import reset_state
+from conftest import build_settings, reset_state
 from helpers import auth, register
 from reelhouse.app import create_app
 from reelhouse.config import Settings
@@ -244,3 +244,15 @@ class TestTrustedProxies:
             ]
 
         assert results == [200] * ANONYMOUS + [429]
+
+
+async def test_public_requests_still_answer_while_the_limiter_is_unreachable(postgres_url: str):
+    # Nothing listens on port 1: every Redis call fails at once; the limiter lets requests through.
+    settings = build_settings(DATABASE_URL=postgres_url, REDIS_URL="redis://127.0.0.1:1/0", RATE_LIMIT_ENABLED="true")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.get("/api/v1/plans")
+        assert response.status_code == 200
+        assert "ratelimit" not in response.headers
+        ready = await client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"] == "unavailable"

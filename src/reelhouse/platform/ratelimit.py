@@ -15,6 +15,7 @@ could admit one request too few or too many and ``remaining`` would be off by on
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -24,10 +25,13 @@ from typing import TYPE_CHECKING, Protocol
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
+from redis.exceptions import RedisError
 
 from reelhouse.accounts.tokens import InvalidToken
 from reelhouse.platform.client_ip import client_ip, parse_address
 from reelhouse.platform.errors import DomainError, RateLimited
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -215,9 +219,16 @@ class RateLimitMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         bucket, caller = self._bucket_for(scope, services)
-        decision = await services.backends.rate_limiter.hit(
-            f"{bucket.name}:{caller}", bucket.limit, bucket.period_seconds
-        )
+        try:
+            decision = await services.backends.rate_limiter.hit(
+                f"{bucket.name}:{caller}", bucket.limit, bucket.period_seconds
+            )
+        except (RedisError, OSError) as exc:
+            # Fail open: a limiter outage must not take the whole API down with it
+            # (/ready reports Redis as down meanwhile).
+            logger.warning("rate limiter unavailable (%s); request let through", type(exc).__name__)
+            await next_app(scope, receive, send)
+            return
         headers = rate_limit_headers(bucket, decision)
         if not decision.allowed:
             raise RateLimited(math.ceil(decision.retry_after), "Too many requests; slow down.", headers=headers)
