@@ -256,3 +256,9 @@ async def test_public_requests_still_answer_while_the_limiter_is_unreachable(pos
         ready = await client.get("/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"]["redis"] == "unavailable"
+        # Signed-in requests cannot have their tokens checked against revocations: 503, not 500.
+        await reset_state(build_settings(DATABASE_URL=postgres_url))
+        account = await register(client)
+        signed_in = await client.get("/api/v1/users/profile", headers=auth(account["token"]))
+        assert signed_in.status_code == 503
+        assert signed_in.json()["code"] == "service_unavailable"

@@ -24,6 +24,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
+from redis.exceptions import RedisError
 
 logger = logging.getLogger("reelhouse.errors")
 
@@ -200,6 +201,16 @@ def _integrity_error(_: Request[Any, Any, Any], exc: IntegrityError) -> Response
     return problem(409, "conflict", "The request conflicts with existing data.")
 
 
+def _backend_unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[dict[str, Any]]:
+    logger.error("redis unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem(
+        503,
+        "service_unavailable",
+        "A backing service is unavailable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal_error", "Something went wrong on our side.")
@@ -212,6 +223,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RepositoryNotFoundError: _repository_not_found,
     DuplicateKeyError: _integrity_error,
     IntegrityError: _integrity_error,
+    RedisError: _backend_unavailable,
     Exception: _unexpected,
 }
 
