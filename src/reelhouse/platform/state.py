@@ -21,7 +21,7 @@ from reelhouse.accounts.tokens import AccessTokenCodec
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
-from reelhouse.playback.sessions import RecheckSchedule
+from reelhouse.playback.sessions import EntitlementSnapshots
 from reelhouse.playback.socket import OpenSockets
 from reelhouse.playback.streams import MemoryStreamStore, RedisStreamStore, StoreTimings, StreamStore
 from reelhouse.playback.tokens import PlaybackTokenCodec, StreamUrlSigner
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 #: Redis connections per instance. A request past this many waits for one (up to the timeout)
 #: instead of failing: redis-py's default pool raises "Too many connections" at once.
+#: How long a heartbeat trusts a user's remembered entitlement (shorter when their subscription ends sooner).
+ENTITLEMENT_SNAPSHOT_SECONDS = 60
 REDIS_MAX_CONNECTIONS = 100
 REDIS_POOL_TIMEOUT_SECONDS = 10
 
@@ -101,7 +103,10 @@ class AppServices:
         self.password_hasher = PasswordHasher(settings.auth)
         self.playback_tokens = PlaybackTokenCodec(settings.auth, settings.playback.playback_token_ttl_seconds)
         self.stream_urls = StreamUrlSigner(settings.auth.jwt_secret, settings.playback.stream_url_ttl_seconds)
-        self.playback_rechecks = RecheckSchedule(settings.playback.heartbeat_interval_seconds / 2)
+        self.entitlement_snapshots = EntitlementSnapshots(
+            user_seconds=ENTITLEMENT_SNAPSHOT_SECONDS,
+            content_seconds=settings.playback.heartbeat_interval_seconds / 2,
+        )
         self.open_sockets = OpenSockets()
         #: Cross-instance notices to players; set by the app plugin (absent in bare CLI use).
         self.channels: ChannelsPlugin | None = None

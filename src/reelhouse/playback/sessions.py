@@ -91,27 +91,79 @@ class HeartbeatReply:
     reason: EndReason | None = None
 
 
-class RecheckSchedule:
-    """When a user's streams are next checked against their current entitlement.
+@dataclass(frozen=True, slots=True)
+class UserSnapshot:
+    active: bool
+    access_level: AccessLevel
+    max_devices: int
+    #: Epoch seconds after which it must be read again.
+    fresh_until: float
 
-    Heartbeats re-check at most once per ``every_seconds`` per user (half a heartbeat
-    interval by default), so an expired or downgraded subscription, an unpublished
-    title or a disabled account ends the stream within one interval without a
-    database query on every heartbeat.
+
+@dataclass(frozen=True, slots=True)
+class ContentSnapshot:
+    published: bool
+    access_level: AccessLevel
+    fresh_until: float
+
+
+class EntitlementSnapshots:
+    """What heartbeats check a stream against, kept in memory so a heartbeat needs no query.
+
+    Changes made through the API reach live streams at once by another path
+    (:meth:`PlaybackService.enforce` and :meth:`PlaybackService.end_all`, which also forget
+    the user here). These snapshots are the safety net for what happens by time or
+    elsewhere: a user's entitlement is read again when their subscription ends (and at
+    least every ``user_seconds``); a title's published state and level every
+    ``content_seconds`` (half a heartbeat interval), so an unpublished title ends its
+    streams within one interval.
     """
 
-    def __init__(self, every_seconds: float) -> None:
-        self._every = every_seconds
-        self._next: dict[str, float] = {}
+    MAX_ENTRIES = 100_000
 
-    def due(self, user_id: str) -> bool:
-        now = time.monotonic()
-        if self._next.get(user_id, 0.0) > now:
-            return False
-        if len(self._next) > 100_000:
-            self._next = {user: at for user, at in self._next.items() if at > now}
-        self._next[user_id] = now + self._every
-        return True
+    def __init__(self, user_seconds: float, content_seconds: float) -> None:
+        self._user_seconds = user_seconds
+        self._content_seconds = content_seconds
+        self._users: dict[str, UserSnapshot] = {}
+        self._contents: dict[str, ContentSnapshot] = {}
+
+    def user(self, user_id: str) -> UserSnapshot | None:
+        snapshot = self._users.get(user_id)
+        return snapshot if snapshot is not None and snapshot.fresh_until > time.time() else None
+
+    def remember_user(self, user_id: str, *, active: bool, entitlement: Entitlement | None) -> UserSnapshot:
+        now = time.time()
+        fresh_until = now + self._user_seconds
+        if entitlement is not None and entitlement.valid_until is not None:
+            fresh_until = min(fresh_until, entitlement.valid_until.timestamp())
+        snapshot = UserSnapshot(
+            active=active,
+            access_level=(entitlement.access_level if entitlement else None) or AccessLevel.FREE,
+            max_devices=entitlement.max_devices if entitlement else 0,
+            fresh_until=fresh_until,
+        )
+        self._users = self._bounded(self._users, now)
+        self._users[user_id] = snapshot
+        return snapshot
+
+    def forget_user(self, user_id: str) -> None:
+        self._users.pop(user_id, None)
+
+    def content(self, content_id: str) -> ContentSnapshot | None:
+        snapshot = self._contents.get(content_id)
+        return snapshot if snapshot is not None and snapshot.fresh_until > time.time() else None
+
+    def remember_content(self, content_id: str, *, published: bool, access_level: AccessLevel) -> ContentSnapshot:
+        now = time.time()
+        snapshot = ContentSnapshot(published, access_level, now + self._content_seconds)
+        self._contents = self._bounded(self._contents, now)
+        self._contents[content_id] = snapshot
+        return snapshot
+
+    def _bounded(self, entries: dict[str, Any], now: float) -> dict[str, Any]:
+        if len(entries) < self.MAX_ENTRIES:
+            return entries
+        return {key: value for key, value in entries.items() if value.fresh_until > now}
 
 
 class PlaybackService:
@@ -213,6 +265,7 @@ class PlaybackService:
     # the same path for every other ending
 
     async def end_all(self, user_id: uuid.UUID, reason: EndReason) -> list[EndedStream]:
+        self._app.entitlement_snapshots.forget_user(str(user_id))
         ended = await self._streams.end_all(str(user_id), reason)
         await self.settle(ended)
         return ended
@@ -220,6 +273,7 @@ class PlaybackService:
     async def enforce(self, user_id: uuid.UUID, *, max_devices: int, access_level: AccessLevel) -> None:
         """Apply a user's new entitlement now: end streams of titles it no longer covers, then the
         oldest beyond its device limit."""
+        self._app.entitlement_snapshots.forget_user(str(user_id))
         live = await self._streams.live(str(user_id))
         levels = await self._content_levels(s.content_id for s in live)
         ended: list[EndedStream] = []

@@ -25,8 +25,11 @@ import anyio
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from sqlalchemy import select
 
 from reelhouse.accounts.tokens import InvalidToken
+from reelhouse.catalog.models import Content
+from reelhouse.plans.models import AccessLevel
 from reelhouse.platform.db import session_scope
 from reelhouse.platform.metrics import HEARTBEATS, OPEN_WEBSOCKETS
 from reelhouse.playback.sessions import (
@@ -221,34 +224,70 @@ class PlayerConnection:
                     await PlaybackService(db, self.app).settle([outcome.ended])
             await self.end_with(outcome.reason or EndReason.EXPIRED)
             return
-        if self.app.playback_rechecks.due(claims.user_id) and not await self.recheck_entitlement():
+        if not await self.still_entitled():
             return
         if outcome.flush_due and outcome.session is not None:
             await _save_position(self.app, outcome.session)
         await self.socket.send_json({"type": "ack", "next_heartbeat_seconds": self.interval})
 
-    async def recheck_entitlement(self) -> bool:
-        """Apply the user's current entitlement to all their streams; False when this one ended."""
+    async def still_entitled(self) -> bool:
+        """Check this stream against the user's and the title's remembered state; read them again
+        (and apply them to every stream of the user) only when the snapshots are stale.
+        False when this stream ended."""
+        snapshots = self.app.entitlement_snapshots
         user_id = uuid.UUID(self.claims.user_id)
+        user = snapshots.user(self.claims.user_id)
+        content = snapshots.content(self.claims.content_id)
+        if user is not None and content is not None:
+            if not user.active:
+                return await self.end_this(EndReason.SIGNED_OUT)
+            if content.published and content.access_level.rank <= user.access_level.rank:
+                return True
+            return await self.end_this(EndReason.SUBSCRIPTION_ENDED)
         async with session_scope(self.app.db_config) as db:
             playback = PlaybackService(db, self.app)
-            subject = await self.app.token_subject(user_id)
-            if subject is None or not subject.is_active:
-                await playback.end_all(user_id, EndReason.SIGNED_OUT)
-            else:
-                entitlement = await entitlement_for(
-                    db, user_id, free_max_devices=self.app.settings.playback.free_max_devices
-                )
-                assert entitlement.access_level is not None
-                await playback.enforce(
-                    user_id, max_devices=entitlement.max_devices, access_level=entitlement.access_level
+            if user is None:
+                subject = await self.app.token_subject(user_id)
+                if subject is None or not subject.is_active:
+                    await playback.end_all(user_id, EndReason.SIGNED_OUT)
+                    snapshots.remember_user(self.claims.user_id, active=False, entitlement=None)
+                else:
+                    entitlement = await entitlement_for(
+                        db, user_id, free_max_devices=self.app.settings.playback.free_max_devices
+                    )
+                    assert entitlement.access_level is not None
+                    await playback.enforce(
+                        user_id, max_devices=entitlement.max_devices, access_level=entitlement.access_level
+                    )
+                    snapshots.remember_user(self.claims.user_id, active=True, entitlement=entitlement)
+            if content is None:
+                row = (
+                    await db.execute(
+                        select(Content.published, Content.access_level).where(
+                            Content.id == uuid.UUID(self.claims.content_id)
+                        )
+                    )
+                ).one_or_none()
+                snapshots.remember_content(
+                    self.claims.content_id,
+                    published=bool(row and row[0]),
+                    access_level=row[1] if row else AccessLevel.PREMIUM,
                 )
         session = await self.app.backends.streams.get(self.claims.user_id, self.claims.session_id)
         if session is None:
             reason = await self.app.backends.streams.ended_reason(self.claims.user_id, self.claims.session_id)
             await self.end_with(reason or EndReason.SUBSCRIPTION_ENDED)
             return False
-        return True
+        return await self.still_entitled()
+
+    async def end_this(self, reason: EndReason) -> bool:
+        """End this stream (position saved, device told) and close; always False."""
+        async with session_scope(self.app.db_config) as db:
+            ended = await self.app.backends.streams.end(self.claims.user_id, self.claims.session_id, reason)
+            if ended is not None:
+                await PlaybackService(db, self.app).settle([ended])
+        await self.end_with(reason)
+        return False
 
     async def stop(self, position: float | None) -> None:
         try:

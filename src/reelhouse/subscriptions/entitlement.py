@@ -34,6 +34,8 @@ class Entitlement:
     stream_limit_policy: StreamLimitPolicy
     subscription_id: UUID | None = None
     plan_id: UUID | None = None
+    #: When this entitlement lapses by itself (the subscription's end); None: not by time.
+    valid_until: datetime | None = None
 
     def covers(self, content_level: AccessLevel) -> bool:
         return self.access_level is not None and content_level.rank <= self.access_level.rank
@@ -72,7 +74,7 @@ async def entitlement_for(session: AsyncSession, user_id: UUID | None, *, free_m
     now = datetime.now(UTC)
     row = (
         await session.execute(
-            select(Subscription.id, Plan)
+            select(Subscription.id, Subscription.end_date, Plan)
             .join(Plan, Plan.id == Subscription.plan_id)
             .where(
                 Subscription.user_id == user_id,
@@ -84,7 +86,7 @@ async def entitlement_for(session: AsyncSession, user_id: UUID | None, *, free_m
     ).one_or_none()
     if row is None:
         return free_tier(free_max_devices)
-    subscription_id, plan = row
+    subscription_id, end_date, plan = row
     return Entitlement(
         access_level=plan.access_level,
         max_devices=plan.max_devices_allowed,
@@ -92,4 +94,5 @@ async def entitlement_for(session: AsyncSession, user_id: UUID | None, *, free_m
         stream_limit_policy=plan.stream_limit_policy,
         subscription_id=subscription_id,
         plan_id=plan.id,
+        valid_until=end_date,
     )
