@@ -43,7 +43,10 @@ def build_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
             echo=database.echo,
             pool_size=database.pool_size,
             max_overflow=database.max_overflow,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip on every request); stale connections are
+            # recycled instead, and a broken one fails its request once.
+            pool_pre_ping=False,
+            pool_recycle=1800,
         )
     else:
         Path(settings.var_dir).mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 from redis.exceptions import RedisError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 logger = logging.getLogger("reelhouse.errors")
 
@@ -201,8 +202,8 @@ def _integrity_error(_: Request[Any, Any, Any], exc: IntegrityError) -> Response
     return problem(409, "conflict", "The request conflicts with existing data.")
 
 
-def _backend_unavailable(request: Request[Any, Any, Any], exc: RedisError) -> Response[dict[str, Any]]:
-    logger.error("redis unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+def _backend_unavailable(request: Request[Any, Any, Any], exc: RedisError | PoolTimeout) -> Response[dict[str, Any]]:
+    logger.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(
         503,
         "service_unavailable",
@@ -224,6 +225,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DuplicateKeyError: _integrity_error,
     IntegrityError: _integrity_error,
     RedisError: _backend_unavailable,
+    PoolTimeout: _backend_unavailable,
     Exception: _unexpected,
 }
 

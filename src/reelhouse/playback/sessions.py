@@ -310,7 +310,12 @@ class PlaybackService:
             def publish_pending(session: Any, *_: Any) -> None:
                 notices = session.info.pop(_PENDING_NOTICES, [])
                 for message, channel in notices:
-                    channels.publish(message, [channel])
+                    try:
+                        channels.publish(message, [channel])
+                    except RuntimeError:
+                        # The channels backend already stopped (shutdown); the device reads the
+                        # ending from the store when it reconnects.
+                        logger.info("notice for %s not sent: channels stopped", channel)
 
             event.listen(self.session.sync_session, "after_commit", publish_pending)
             event.listen(self.session.sync_session, "after_soft_rollback", publish_pending)

@@ -1,0 +1,1 @@
+"""Reelhouse benchmarks: ``scripts/bench`` runs :mod:`benchmarks.run` (see README, "Performance")."""

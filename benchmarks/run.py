@@ -1,0 +1,461 @@
+"""``scripts/bench``: seed PostgreSQL + Redis, start the API and the ceiling app, run every scenario.
+
+Writes ``benchmarks/results/latest.json`` and ``latest.md`` (``--out`` elsewhere); raw wrk output,
+loader configs, server logs and optional py-spy profiles go under ``<out>/raw/`` (git-ignored).
+``--smoke`` runs tiny counts in about half a minute (the test suite runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from benchmarks import report
+from benchmarks.procs import ROOT, CpuMeter, Loader, Server, run_loader, run_wrk
+from benchmarks.seed import BENCH_PASSWORD, Seeded, drop_database, recreate_database, seed
+
+POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    users: int
+    titles: int
+    history_per_user: int
+    http_seconds: float
+    ws_seconds: float
+    connections: int
+    flood_sockets: int
+    admission_users: int
+    players: int
+    heartbeat_rate: float
+    heartbeat_seconds: float
+    login_players: int
+    login_player_rate: float
+    login_rate: float
+    eviction_samples: int
+    join_limit_seconds: float
+    run_timeout: float
+
+
+FULL = Sizes(
+    users=10_000, titles=2_000, history_per_user=25, http_seconds=10, ws_seconds=10, connections=64,
+    flood_sockets=64, admission_users=500, players=10_000, heartbeat_rate=1000, heartbeat_seconds=20,
+    login_players=5_000, login_player_rate=500, login_rate=20, eviction_samples=200, join_limit_seconds=150,
+    run_timeout=900,
+)  # fmt: skip
+SMOKE = Sizes(
+    users=300, titles=60, history_per_user=5, http_seconds=1, ws_seconds=1, connections=16,
+    flood_sockets=8, admission_users=50, players=200, heartbeat_rate=100, heartbeat_seconds=1.5,
+    login_players=100, login_player_rate=50, login_rate=5, eviction_samples=5, join_limit_seconds=20,
+    run_timeout=120,
+)  # fmt: skip
+
+
+def mint_tokens(secret: str, user_ids: list[str]) -> list[str]:
+    """Access tokens signed exactly as the API signs them (tokens of a random device family)."""
+    from reelhouse.accounts.tokens import AccessTokenCodec
+    from reelhouse.config import AuthSettings
+
+    codec = AccessTokenCodec(AuthSettings(jwt_secret=secret, access_token_ttl_seconds=3600))
+    return [codec.issue(uuid.UUID(user_id), uuid.uuid4(), 0).token for user_id in user_ids]
+
+
+def lua_script(path: Path, method: str, target: str, tokens: list[str], *, body: str | None, devices: int = 0) -> Path:
+    """A wrk script that rotates bearer tokens (and, for starts, device ids: evictions included)."""
+    lines = ["local tokens = {" + ",".join(json.dumps(token) for token in tokens) + "}", "local i = 0"]
+    lines.append("request = function()")
+    lines.append("  i = i + 1")
+    lines.append("  local u = (i % #tokens) + 1")
+    headers = '{["Authorization"] = "Bearer " .. tokens[u], ["Content-Type"] = "application/json"}'
+    if body is not None:
+        lines.append(f"  local device = 'bench-' .. (math.floor(i / #tokens) % {devices})")
+        lines.append(f"  local body = string.gsub({json.dumps(body)}, 'DEVICE', device)")
+        lines.append(f"  return wrk.format({json.dumps(method)}, {json.dumps(target)}, {headers}, body)")
+    else:
+        lines.append(f"  return wrk.format({json.dumps(method)}, {json.dumps(target)}, {headers}, nil)")
+    lines.append("end")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def db_stats(dsn: str) -> dict[str, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return dict(row)
+
+
+def api_environ(database_url: str, redis_prefix: str, secret: str, var_dir: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "ENVIRONMENT": "production",
+        "JWT_SECRET": secret,
+        "DATABASE_URL": database_url,
+        "DATABASE_MIGRATE_ON_STARTUP": "false",  # migrated by the harness before seeding
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        # Deviations from production defaults, stated in the summary:
+        "RATE_LIMIT_ENABLED": "false",  # 60/min per IP would measure the limiter, not the service
+        "WS_MAX_MESSAGES_PER_SECOND": "1000",  # the flood sends far more than a player's 5/s
+        "VAR_DIR": str(var_dir),
+        "REELHOUSE_ENV_FILE": str(var_dir / "no.env"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, out: Path, *, smoke: bool, profile: bool) -> None:
+        self.sizes = sizes
+        self.out = out
+        self.raw = out / "raw"
+        self.smoke = smoke
+        self.profile = profile
+        self.results: dict[str, dict[str, Any]] = {}
+        self.notes: list[str] = []
+        self.run_id = f"{os.getpid()}"
+        self.database = f"reelhouse_bench{'_smoke' if smoke else ''}_{self.run_id}"
+        self.dsn = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{self.database}"
+        self.prefix = f"bench{self.run_id}"
+        self.secret = secrets.token_urlsafe(48)
+        self.servers: list[Server] = []
+        self.seeded = Seeded()
+
+    # ---- setup -------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        self.raw.mkdir(parents=True, exist_ok=True)
+        began = time.perf_counter()
+        await recreate_database(POSTGRES_ADMIN, self.database)
+        environ = api_environ(self.dsn, self.prefix, self.secret, self.raw / "var")
+        await self._migrate_in_process(environ)
+        sizes = self.sizes
+        self.seeded = await seed(
+            self.dsn, users=sizes.users, titles=sizes.titles, history_per_user=sizes.history_per_user
+        )
+        self.setup_seconds = round(time.perf_counter() - began, 1)
+        self.api = self._server("api", "reelhouse.app:create_app", environ)
+        self.ceiling = self._server("ceiling", "benchmarks.ceiling_app:create_app", environ)
+        await asyncio.gather(self.api.wait_healthy(), self.ceiling.wait_healthy())
+
+    async def _migrate_in_process(self, environ: dict[str, str]) -> None:
+        from reelhouse.config import load_settings
+        from reelhouse.platform.db import build_sqlalchemy_config, upgrade_database
+
+        settings = load_settings(environ)
+        await asyncio.to_thread(upgrade_database, build_sqlalchemy_config(settings))
+
+    def _server(self, name: str, factory: str, environ: dict[str, str]) -> Server:
+        server = Server(name, factory, environ, self.raw)
+        self.servers.append(server)
+        return server
+
+    async def teardown(self) -> None:
+        for server in self.servers:
+            server.stop()
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            keys = [key async for key in redis.scan_iter(match=f"{self.prefix}:*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                await redis.delete(*keys[start : start + 1000])
+        finally:
+            await redis.aclose()
+        await drop_database(POSTGRES_ADMIN, self.database)
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def record(self, key: str, **values: Any) -> dict[str, Any]:
+        self.results[key] = values
+        return values
+
+    def tokens(self, indexes: list[int]) -> list[str]:
+        return mint_tokens(self.secret, [self.seeded.user_ids[index] for index in indexes])
+
+    async def wrk(self, name: str, server: Server, target: str, **kwargs: Any) -> dict[str, Any]:
+        meter = CpuMeter(server)
+        result = await run_wrk(
+            server.url + target, self.sizes.http_seconds, self.sizes.connections, self.raw / f"{name}.wrk.txt",
+            **kwargs,
+        )  # fmt: skip
+        result["server_cpu_percent"] = meter.percent()
+        return result
+
+    def py_spy(self, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
+        spy = shutil.which("py-spy") or str(ROOT / ".venv/bin/py-spy")
+        if not self.profile or not Path(spy).exists():
+            return None
+        command = [spy, "record", "-d", str(max(1, int(seconds))), "-p", str(self.api.pid), "-o"]
+        command += [str(self.raw / f"{name}.profile.txt"), "--format", "raw", "--nonblocking"]
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+
+    # ---- scenarios ---------------------------------------------------------------------------
+    async def ceilings(self) -> None:
+        ping = await self.wrk("ceiling_ping", self.ceiling, "/ping")
+        self.record("ceiling_ping", **ping)
+        meter = CpuMeter(self.ceiling)
+        echo = await run_loader(
+            "flood",
+            {"echo_url": self.ceiling.url.replace("http", "ws") + "/echo", "sockets": self.sizes.flood_sockets,
+             "duration": self.sizes.ws_seconds},
+            self.raw, "ceiling_echo", self.sizes.ws_seconds + 60,
+        )  # fmt: skip
+        echo["server_cpu_percent"] = meter.percent()
+        self.record("ceiling_ws_echo", **echo)
+
+    async def http(self) -> None:
+        spy = self.py_spy("plans", self.sizes.http_seconds)
+        self.record("plans", **await self.wrk("plans", self.api, "/api/v1/plans"))
+        if spy:
+            spy.wait(timeout=60)
+        self.record("content", **await self.wrk("content", self.api, "/api/v1/content?limit=20"))
+        tokens = self.tokens(list(range(min(1000, len(self.seeded.user_ids)))))
+        script = lua_script(self.raw / "profile.lua", "GET", "/api/v1/users/profile", tokens, body=None)
+        self.record("profile", **await self.wrk("profile", self.api, "/api/v1/users/profile", script=script))
+
+    async def admission(self) -> None:
+        users = self.seeded.users_on("Basic")[: self.sizes.admission_users]
+        body = json.dumps({"content_id": self.seeded.free_titles[0], "device_id": "DEVICE"})
+        target = "/api/v1/playback/sessions"
+        script = lua_script(self.raw / "admission.lua", "POST", target, self.tokens(users), body=body, devices=3)
+        spy = self.py_spy("admission", self.sizes.http_seconds)
+        result = await self.wrk("admission", self.api, "/api/v1/playback/sessions", script=script)
+        if spy:
+            spy.wait(timeout=60)
+        result["users"] = len(users)
+        result["devices_per_user"] = 3
+        result["plan_device_limit"] = 2
+        result["evictions_per_start_expected"] = "every start after a user's first two"
+        self.record("admission", **result)
+
+    async def flood(self) -> None:
+        users = self.seeded.users_on("Premium")[: self.sizes.flood_sockets]
+        meter = CpuMeter(self.api)
+        spy = self.py_spy("flood", self.sizes.ws_seconds)
+        result = await run_loader(
+            "flood",
+            {"base": self.api.url, "tokens": self.tokens(users), "content_id": self.seeded.free_titles[1],
+             "duration": self.sizes.ws_seconds},
+            self.raw, "flood", self.sizes.ws_seconds + 90,
+        )  # fmt: skip
+        if spy:
+            spy.wait(timeout=60)
+        result["server_cpu_percent"] = meter.percent()
+        self.record("heartbeat_flood", **result)
+
+    async def players(self) -> None:
+        sizes = self.sizes
+        count = min(sizes.players, len(self.seeded.user_ids))
+        tokens = self.tokens(list(range(count)))
+        loader = await Loader.start(
+            "players",
+            {
+                "base": self.api.url,
+                "tokens": tokens,
+                "content_id": self.seeded.free_titles[2],
+                "join_limit_seconds": sizes.join_limit_seconds,
+            },
+            self.raw, "players",
+        )  # fmt: skip
+        try:
+            await loader.read(60)  # ready
+            await asyncio.sleep(1)
+            rss_before = self.api.rss_kib()
+            await loader.send("join")
+            joined = await loader.read(sizes.join_limit_seconds + 120)
+            await asyncio.sleep(1)
+            rss_after = self.api.rss_kib()
+            sockets = max(1, int(joined["sockets"]))
+            per_connection = (rss_after - rss_before) / sockets
+            self.record(
+                "players_memory",
+                sockets=joined["sockets"], not_joined=joined["not_joined"], join_errors=joined["errors"],
+                first_join_errors=joined["first_errors"],
+                join_seconds=joined["seconds"], rss_before_kib=rss_before, rss_after_kib=rss_after,
+                kib_per_connection=round(per_connection, 2),
+                measured="server VmRSS before the first start and after every player started, connected and "
+                "heartbeated once (so it includes per-stream state, not only the socket)",
+            )  # fmt: skip
+            # Heartbeats at a fixed rate across every socket, with database writes counted.
+            await asyncio.sleep(1.5)
+            stats_before = await db_stats(self.dsn)
+            meter = CpuMeter(self.api)
+            spy = self.py_spy("heartbeats", sizes.heartbeat_seconds)
+            await loader.send(f"hb {sizes.heartbeat_rate} {sizes.heartbeat_seconds} {count}")
+            beats = await loader.read(sizes.heartbeat_seconds + 60)
+            cpu = meter.percent()
+            if spy:
+                spy.wait(timeout=60)
+            await asyncio.sleep(1.5)  # statistics reach pg_stat_database within a second
+            stats_after = await db_stats(self.dsn)
+            beats.pop("event", None)
+            self.record("heartbeats", **beats, server_cpu_percent=cpu, rss_kib=self.api.rss_kib())
+            delta = {key: stats_after[key] - stats_before[key] for key in stats_before}
+            row_writes = delta["tup_inserted"] + delta["tup_updated"] + delta["tup_deleted"]
+            flush = 30
+            periods = max(1, -(-beats["seconds"] // flush))
+            self.record(
+                "db_writes",
+                heartbeats=beats["sent"], sessions=beats["sockets"], seconds=beats["seconds"],
+                progress_flush_seconds=flush, row_writes=row_writes, commits=delta["xact_commit"],
+                row_writes_per_heartbeat=round(row_writes / max(1, beats["sent"]), 4),
+                commits_per_heartbeat=round(delta["xact_commit"] / max(1, beats["sent"]), 4),
+                row_writes_per_session_per_flush_period=round(row_writes / max(1, beats["sockets"]) / periods, 4),
+                **{f"delta_{key}": value for key, value in delta.items()},
+            )  # fmt: skip
+            # Sign-ins at a fixed rate while a share of the players heartbeat.
+            login_users = list(range(len(self.seeded.emails)))[-200:]
+            logins_task = asyncio.create_task(
+                run_loader(
+                    "logins",
+                    {"base": self.api.url, "rate": sizes.login_rate, "duration": sizes.heartbeat_seconds,
+                     "emails": [self.seeded.emails[index] for index in login_users], "password": BENCH_PASSWORD},
+                    self.raw, "logins", sizes.heartbeat_seconds + 90,
+                )
+            )  # fmt: skip
+            meter = CpuMeter(self.api)
+            await loader.send(f"hb {sizes.login_player_rate} {sizes.heartbeat_seconds} {sizes.login_players}")
+            under_load = await loader.read(sizes.heartbeat_seconds + 60)
+            logins = await logins_task
+            under_load.pop("event", None)
+            logins.pop("event", None)
+            self.record("logins_under_load", heartbeats=under_load, logins=logins, server_cpu_percent=meter.percent())
+            await loader.send("quit")
+            await loader.read(60)
+        finally:
+            loader.kill()
+            await loader.finish(10)
+
+    async def eviction(self) -> None:
+        second = self._server("api-2", "reelhouse.app:create_app", api_environ(
+            self.dsn, self.prefix, self.secret, self.raw / "var"))  # fmt: skip
+        await second.wait_healthy()
+        await asyncio.sleep(2)  # let the first instance settle the players that just left
+        users = self.seeded.users_on("Free")[-self.sizes.eviction_samples :]
+        result = await run_loader(
+            "eviction",
+            {
+                "a": self.api.url,
+                "b": second.url,
+                "tokens": self.tokens(users),
+                "content_id": self.seeded.free_titles[3],
+            },
+            self.raw,
+            "eviction",
+            120,
+        )
+        result.pop("event", None)
+        self.record("eviction", **result)
+
+    async def run(self) -> dict[str, Any]:
+        started = datetime.now(UTC)
+        steps = [self.ceilings, self.http, self.admission, self.flood, self.players, self.eviction]
+        try:
+            async with asyncio.timeout(self.sizes.run_timeout):
+                await self.setup()
+                for step in steps:
+                    began = time.perf_counter()
+                    try:
+                        await step()
+                    except Exception as exc:  # noqa: BLE001  (one failed scenario must not hide the rest)
+                        self.notes.append(f"{step.__name__} failed: {type(exc).__name__}: {exc}"[:500])
+                    self.results.setdefault("_timings", {})[step.__name__] = round(time.perf_counter() - began, 1)
+        finally:
+            await self.teardown()
+        return await self.summary(started)
+
+    async def summary(self, started: datetime) -> dict[str, Any]:
+        return {
+            "generated_at": started.isoformat(timespec="seconds"),
+            "mode": "smoke" if self.smoke else "full",
+            "command": "scripts/bench" + (" --smoke" if self.smoke else ""),
+            "machine": await machine(),
+            "settings": {
+                "environment": "production",
+                "workers": 1,
+                "server": "uvicorn (uvloop, httptools), --no-access-log, one process; ceiling app the same",
+                "deviations": [
+                    "RATE_LIMIT_ENABLED=false (the default 60/min per IP would measure the limiter)",
+                    "WS_MAX_MESSAGES_PER_SECOND=1000 (the flood scenario exceeds a player's 5/s)",
+                    "access tokens minted with the API's own codec and secret, not via login "
+                    "(logins are measured separately)",
+                ],
+                "sizes": self.sizes.__dict__,
+                "seeded": {
+                    "users": len(self.seeded.user_ids),
+                    "titles": self.seeded.titles,
+                    "watch_history_rows": self.seeded.history_rows,
+                },
+                "setup_seconds": getattr(self, "setup_seconds", None),
+                "wrk": "wrk -t1 -c<connections> --latency; websocket loads: benchmarks/wsload.py in its own process",
+            },
+            "raw": self.results,
+            "scenarios": report.scenarios(self.results),
+            "notes": self.notes,
+        }
+
+
+def _host() -> tuple[str, int]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return cpu, int(Path("/proc/meminfo").read_text().split()[1])
+
+
+async def machine() -> dict[str, Any]:
+    cpu, memory_kib = _host()
+    versions = {}
+    try:
+        connection = await asyncpg.connect(POSTGRES_ADMIN)
+        try:
+            versions["postgresql"] = str(await connection.fetchval("SHOW server_version"))
+        finally:
+            await connection.close()
+    except (OSError, asyncpg.PostgresError):
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "python": platform.python_version(), "kernel": platform.release(), **versions,
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, about half a minute")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="where results go")
+    parser.add_argument("--profile", action="store_true", help="py-spy the API during admission and heartbeats")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    bench = Bench(sizes, args.out, smoke=args.smoke, profile=args.profile)
+    summary = asyncio.run(bench.run())
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "smoke" if args.smoke else "latest"
+    (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(report.markdown(summary))
+    print(report.markdown(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
