@@ -264,7 +264,14 @@ class WatchHistoryService:
     async def save_position(
         self, user_id: uuid.UUID, content: Content, position_seconds: float, *, playing: bool = False
     ) -> tuple[WatchHistory, bool]:
-        """Upsert the user's entry for ``content`` through the resume rules; True when it was created.
+        """Upsert the user's entry for ``content`` through the resume rules; True when it was created."""
+        entry_id, created = await self.store_position(user_id, content, position_seconds, playing=playing)
+        return await self._load(entry_id), created
+
+    async def store_position(
+        self, user_id: uuid.UUID, content: Content, position_seconds: float, *, playing: bool = False
+    ) -> tuple[uuid.UUID, bool]:
+        """:meth:`save_position` without reading the entry back (the players' flushes need no answer).
 
         Entitlement is the caller's to check. The row is updated under a row lock; two concurrent
         first reports cannot both insert (the insert does nothing on conflict, and the loser updates).
@@ -283,7 +290,7 @@ class WatchHistoryService:
             )
             inserted_id = await self.session.scalar(self._insert_if_absent(user_id, content.id, first, now))
             if inserted_id is not None:
-                return await self._load(inserted_id), True
+                return inserted_id, True
             # A concurrent first report inserted the row: update it like any later report.
             entry = await self._locked_entry(user_id, content.id)
             if entry is None:
@@ -301,7 +308,7 @@ class WatchHistoryService:
         entry.last_watched_at = now
         entry.hidden = False
         await self.session.flush()
-        return await self._load(entry.id), False
+        return entry.id, False
 
     async def _locked_entry(self, user_id: uuid.UUID, content_id: uuid.UUID) -> WatchHistory | None:
         entry: WatchHistory | None = await self.session.scalar(

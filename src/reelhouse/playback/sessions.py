@@ -329,7 +329,7 @@ class PlaybackService:
         content = await self.session.get(Content, uuid.UUID(session.content_id))
         if content is None:
             return
-        await self._history.save_position(uuid.UUID(session.user_id), content, session.position, playing=playing)
+        await self._history.store_position(uuid.UUID(session.user_id), content, session.position, playing=playing)
 
     async def _playable_content(self, content_id: uuid.UUID) -> Content:
         content = await self.session.get(Content, content_id)
