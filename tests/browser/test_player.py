@@ -15,6 +15,7 @@ Screenshots of every step land in the test's ``tmp_path``/screenshots.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -106,7 +107,11 @@ def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian: apt-get install chromium; scripts/test installs it as root)")
+        missing = f"{CHROMIUM} is missing (Debian: apt-get install chromium; scripts/test installs it as root)"
+        # In CI the browser is installed by scripts/test, so its absence is a failure, never a skip.
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is a dev dependency: pip install -e .[dev]"
     )
