@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,7 @@ from reelhouse.notifications.dispatcher import NotificationDispatcher
 from reelhouse.notifications.services import REMINDER_SCAN_INTERVAL_SECONDS, enqueue_due_reminders
 from reelhouse.plans.controllers import AdminPlanController, PlanController
 from reelhouse.platform.auth import AccessTokenMiddleware
+from reelhouse.platform.cache import PublicCacheMiddleware
 from reelhouse.platform.db import upgrade_database_async
 from reelhouse.platform.dependencies import APP_DEPENDENCIES
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
@@ -63,6 +66,7 @@ logger = logging.getLogger("reelhouse")
 
 SUBSCRIPTION_SETTLE_INTERVAL_SECONDS = 60
 EVENT_PARTITION_INTERVAL_SECONDS = 6 * 3600
+PLAYER_NOTICES_SUBSCRIBE_SECONDS = 10
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
@@ -98,6 +102,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         self.services = AppServices(settings)
         self.channels = ChannelsPlugin(backend=self.services.backends.channels, arbitrary_channels_allowed=True)
         self.services.channels = self.channels
+        self.notice_listener: asyncio.Task[None] | None = None
         self.jobs = [
             PeriodicJob(
                 "settle-expired-subscriptions",
@@ -148,6 +153,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.middleware[:0] = [
             RequestIdMiddleware(),
             RateLimitMiddleware(),
+            PublicCacheMiddleware(services.public_cache),  # anonymous reads only: before authentication
             DefineMiddleware(AccessTokenMiddleware),
             prometheus_config().middleware,  # inside auth and rate limits, whose refusals raise past it
         ]
@@ -231,10 +237,33 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
         for job in self.jobs:
             job.start()
+        await self.services.public_cache.start(self.channels)
+        subscribed = asyncio.Event()
+        self.notice_listener = asyncio.create_task(self._listen_for_player_notices(subscribed))
+        # Sockets accepted from now on must not miss a notice: wait (bounded) for the subscription.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), PLAYER_NOTICES_SUBSCRIBE_SECONDS)
+
+    async def _listen_for_player_notices(self, subscribed: asyncio.Event) -> None:
+        """Hand stream-termination notices from every instance to the sockets held here."""
+        while True:
+            try:
+                await self.services.open_sockets.listen(self.channels, subscribed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("player notices: subscription failed; subscribing again")
+                await asyncio.sleep(1)
 
     async def _on_shutdown(self) -> None:
         # Sessions live on in the store; sockets close with 1012 and players reconnect elsewhere.
         await self.services.open_sockets.close_all()
+        if self.notice_listener is not None:
+            self.notice_listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.notice_listener
+        await self.services.positions.drain()
+        await self.services.public_cache.stop()
         for job in self.jobs:
             await job.stop()
         await self.services.backends.close()

@@ -51,6 +51,8 @@ class ServerSettings:
     cors_allowed_origins: list[str] = setting("CORS_ALLOWED_ORIGINS", [])
     trusted_proxies: list[str] = setting("TRUSTED_PROXIES", [])
     log_level: str = setting("LOG_LEVEL", "INFO")
+    #: How long each instance answers anonymous plan and catalog reads from memory; 0: never.
+    public_cache_seconds: int = setting("PUBLIC_CACHE_SECONDS", 30)
 
     @cached_property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:

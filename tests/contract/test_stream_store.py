@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 
+from reelhouse.playback.heartbeats import HeartbeatBatcher
 from reelhouse.playback.streams import (
     EndReason,
+    HeartbeatReport,
     MemoryStreamStore,
     NewStream,
     RedisStreamStore,
@@ -124,12 +126,12 @@ class TestHeartbeat:
         await start(streams, tv)
         outcome = await streams.heartbeat("u1", tv.session_id, 12.5, "playing")
         assert outcome.alive
-        assert outcome.session is not None
-        assert outcome.session.position == 12.5
-        assert outcome.session.state == "playing"
+        assert not outcome.flush_due
+        assert outcome.session is None  # sent back only when its position is due
         live = await streams.get("u1", tv.session_id)
         assert live is not None
         assert live.position == 12.5
+        assert live.state == "playing"
 
     async def test_heartbeats_keep_a_stream_alive_past_the_grace_period(self, streams):
         tv = stream("u1", "tv")
@@ -165,12 +167,58 @@ class TestHeartbeat:
         await start(streams, tv)
         assert not (await streams.heartbeat("u1", tv.session_id, 1.0, "playing")).flush_due
         await asyncio.sleep(0.35)
-        assert (await streams.heartbeat("u1", tv.session_id, 2.0, "playing")).flush_due
+        due = await streams.heartbeat("u1", tv.session_id, 2.0, "playing")
+        assert due.flush_due
+        assert due.session is not None
+        assert (due.session.position, due.session.state, due.session.content_id) == (2.0, "playing", "c1")
         assert not (await streams.heartbeat("u1", tv.session_id, 3.0, "playing")).flush_due
 
     async def test_unknown_session_reads_as_ended(self, streams):
         outcome = await streams.heartbeat("u1", "no-such-session", 1.0, "playing")
         assert not outcome.alive
+
+
+class TestHeartbeatBatches:
+    async def test_each_report_of_a_batch_gets_its_own_outcome_in_order(self, streams):
+        tv, phone = stream("u1", "tv"), stream("u2", "phone")
+        await start(streams, tv)
+        await start(streams, phone)
+        outcomes = await streams.heartbeat_many(
+            [
+                HeartbeatReport("u1", tv.session_id, 10.0, "playing"),
+                HeartbeatReport("u2", "no-such-session", 5.0, "playing"),
+                HeartbeatReport("u2", phone.session_id, 20.0, "paused"),
+            ]
+        )
+        assert [outcome.alive for outcome in outcomes] == [True, False, True]
+        tv_live, phone_live = await streams.get("u1", tv.session_id), await streams.get("u2", phone.session_id)
+        assert tv_live is not None
+        assert tv_live.position == 10.0
+        assert phone_live is not None
+        assert (phone_live.position, phone_live.state) == (20.0, "paused")
+
+    async def test_the_batcher_answers_every_concurrent_heartbeat(self, streams):
+        sessions = [stream(f"user-{index}", "tv") for index in range(50)]
+        for new in sessions:
+            await start(streams, new)
+        batcher = HeartbeatBatcher(streams)
+        reports = [HeartbeatReport(new.user_id, new.session_id, float(index), "playing") for index, new in
+                   enumerate(sessions)]  # fmt: skip
+        outcomes = await asyncio.gather(*(batcher.heartbeat(report) for report in reports))
+        assert all(outcome.alive for outcome in outcomes)
+        assert len(outcomes) == 50
+        for index, new in enumerate(sessions):
+            live = await streams.get(new.user_id, new.session_id)
+            assert live is not None
+            assert live.position == float(index)
+
+    async def test_a_failed_round_trip_fails_only_the_heartbeats_it_carried(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        batcher = HeartbeatBatcher(streams)
+        with pytest.raises(ValueError, match="could not convert"):
+            await batcher.heartbeat(HeartbeatReport("u1", tv.session_id, "not a number", "playing"))  # type: ignore[arg-type]
+        assert (await batcher.heartbeat(HeartbeatReport("u1", tv.session_id, 3.0, "playing"))).alive
 
 
 class TestEnding:

@@ -148,3 +148,32 @@ class TestProfileValidation:
         assert stored["is_admin"] is False
         assert stored["is_active"] is True
         assert stored["email"] == "ada@example.com"
+
+
+class TestRememberedProfiles:
+    """Each instance remembers profiles; a change made anywhere is seen at once everywhere."""
+
+    async def test_a_change_is_seen_by_the_very_next_read(self, client, ada):
+        headers = auth(ada["token"])
+        for _ in range(2):  # read twice: the second answer comes from memory
+            assert (await client.get(PROFILE, headers=headers)).json()["bio"] == FULL_PROFILE["bio"]
+        changed = await client.patch(PROFILE, json={"bio": "Analyst."}, headers=headers)
+        assert changed.status_code == 200
+        assert (await client.get(PROFILE, headers=headers)).json()["bio"] == "Analyst."
+
+    async def test_a_change_through_another_instance_is_seen_at_once(self, backend, make_client, client, ada):
+        if backend != "postgres":
+            pytest.skip("the embedded backends serve one process")
+        headers = auth(ada["token"])
+        async with make_client(reset=False) as other:
+            assert (await client.get(PROFILE, headers=headers)).json()["name"] == "Ada"
+            assert (await other.get(PROFILE, headers=headers)).json()["name"] == "Ada"
+            replaced = await other.put(PROFILE, json={**FULL_PROFILE, "name": "Countess"}, headers=headers)
+            assert replaced.status_code == 200
+            assert (await client.get(PROFILE, headers=headers)).json()["name"] == "Countess"
+            admin = await make_admin(other)
+            granted = await other.post(
+                f"/api/v1/admin/users/{ada['user']['id']}/grant-admin", headers=auth(admin["token"])
+            )
+            assert granted.status_code == 200
+            assert (await client.get(PROFILE, headers=headers)).json()["is_admin"] is True

@@ -83,7 +83,9 @@ class TestAccessTokenForgery:
             ("sub", "00000000-0000-4000-8000-000000000000"),
             ("fam", "not-a-uuid"),
             ("ver", "one"),
-            ("ver", 1),
+            ("ver", -1),
+            ("ver", 1.5),
+            ("adm", "yes"),
             ("exp", "tomorrow"),
             ("iat", "yesterday"),
         ]

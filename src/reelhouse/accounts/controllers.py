@@ -155,8 +155,14 @@ class UserController(Controller):
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
     @get("/profile", operation_id="GetProfile", summary="Your profile")
-    async def get_profile(self, current_user: CurrentUser, accounts: AccountService) -> Profile:
-        return profile_from(await accounts.profile(current_user.id))
+    async def get_profile(self, current_user: CurrentUser, services: AppServices) -> Profile:
+        remembered = services.profiles.get(current_user.id, current_user.profile_version)
+        if remembered is not None:
+            return remembered
+        async with services.db_config.get_session() as session:
+            profile = profile_from(await AccountService(session, services).profile(current_user.id))
+        services.profiles.remember(current_user.id, current_user.profile_version, profile)
+        return profile
 
     @put("/profile", operation_id="ReplaceProfile", summary="Replace your profile")
     async def replace_profile(

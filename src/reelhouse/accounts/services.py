@@ -1,7 +1,9 @@
 """Account rules: registration, sign-in, refresh rotation, sign-out, profile, devices, admin changes.
 
-Services never commit; the request boundary does. The one exception is a
-detected refresh-token replay, whose revocation must survive the 401 it causes.
+Services never commit; the request boundary does. The exceptions: a detected
+refresh-token replay, whose revocation must survive the 401 it causes, and profile
+and admin changes, which are announced to other instances (remembered profiles,
+tokens already issued) only once they have committed.
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ class AccountService:
         self.session.add(family)
         refresh_token = self._add_refresh_token(family.id, family.expires_at)
         await self.session.flush()
-        access = self._app.token_codec.issue(user.id, family.id, user.token_version)
+        access = self._app.token_codec.issue(user.id, family.id, user.token_version, is_admin=user.is_admin)
         return SignIn(user=user, access=access, refresh_token=refresh_token)
 
     def _add_refresh_token(self, family_id: uuid.UUID, expires_at: datetime) -> str:
@@ -236,7 +238,7 @@ class AccountService:
         family.expires_at = now + self._refresh_ttl
         new_token = self._add_refresh_token(family.id, family.expires_at)
         await self.session.flush()
-        access = self._app.token_codec.issue(user.id, family.id, user.token_version)
+        access = self._app.token_codec.issue(user.id, family.id, user.token_version, is_admin=user.is_admin)
         return SignIn(user=user, access=access, refresh_token=new_token)
 
     async def _handle_unusable_refresh_token(self, digest: str) -> None:
@@ -261,10 +263,15 @@ class AccountService:
 
     async def logout_all(self, user_id: uuid.UUID) -> None:
         user = await self.users.get(user_id)
-        user.token_version += 1
+        await self._revoke_access_tokens(user)
         await self._revoke_families(await self._live_families(user_id), reason="logout_all")
         await self._end_streams(user_id)
         await self.session.flush()
+
+    async def _revoke_access_tokens(self, user: User) -> None:
+        """Every access token issued to the user so far stops working, at once and everywhere."""
+        user.token_version += 1
+        await self._app.backends.revocations.revoke_versions_below(str(user.id), user.token_version, self._denylist_ttl)
 
     async def _end_streams(self, user_id: uuid.UUID) -> None:
         """Sign-out everywhere and disabling end the user's streams, through playback's one path for endings."""
@@ -318,7 +325,13 @@ class AccountService:
                 setattr(user, field, clean_name(value) if field == "name" else value)
         await self.session.flush()
         await self.session.refresh(user)
+        await self._profile_changed(user)
         return user
+
+    async def _profile_changed(self, user: User) -> None:
+        """Commit, then tell every instance that remembered profiles of the user are out of date."""
+        await self.session.commit()
+        await self._app.backends.revocations.bump_profile_version(str(user.id))
 
     async def devices(self, user_id: uuid.UUID) -> Sequence[RefreshFamily]:
         return await self._live_families(user_id)
@@ -362,8 +375,18 @@ class AccountService:
         if user.id == actor_id and not is_admin:
             raise CannotChangeSelf()
         user.is_admin = is_admin
-        await self.session.flush()
+        await self._apply_admin_flag(user)
         return user
+
+    async def _apply_admin_flag(self, user: User) -> None:
+        """Make a changed admin flag hold for the user's tokens already issued. Taking admin away is
+        recorded before the change commits (a failure leaves less access, never more); granting it
+        only once the change has committed."""
+        revocations = self._app.backends.revocations
+        if not user.is_admin:
+            await revocations.override_admin(str(user.id), False, self._denylist_ttl)
+        await self._profile_changed(user)
+        await revocations.override_admin(str(user.id), user.is_admin, self._denylist_ttl)
 
     async def set_active(self, actor_id: uuid.UUID, user_id: uuid.UUID, *, is_active: bool) -> User:
         user = await self.get_user(user_id)
@@ -371,7 +394,8 @@ class AccountService:
             raise CannotChangeSelf()
         user.is_active = is_active
         if not is_active:
-            # Access tokens stop at once (the middleware checks is_active); refreshes and streams stop too.
+            # Access tokens stop at once; refreshes and streams stop too.
+            await self._revoke_access_tokens(user)
             await self._revoke_families(await self._live_families(user.id), reason="account_disabled")
             await self._end_streams(user.id)
         await self.session.flush()
@@ -387,10 +411,12 @@ class AccountService:
                 User(email=email, password_hash=await hasher.hash(password), name=name, is_admin=True)
             )
             return user, True
-        user.is_admin = True
         user.is_active = True
         if not await hasher.verify(user.password_hash, password):
             user.password_hash = await hasher.hash(password)
+        if not user.is_admin:
+            user.is_admin = True
+            await self._apply_admin_flag(user)
         await self.session.flush()
         return user, False
 

@@ -34,6 +34,7 @@ from reelhouse.catalog.schemas import (
 from reelhouse.catalog.services import CatalogService, ContentFilters
 from reelhouse.plans.models import AccessLevel
 from reelhouse.platform.auth import CurrentUser, requires_admin, requires_user
+from reelhouse.platform.cache import CacheScope, public_cache
 from reelhouse.platform.pagination import Pagination
 from reelhouse.platform.state import AppServices
 
@@ -55,6 +56,9 @@ def provide_catalog_service(db_session: AsyncSession, services: AppServices) -> 
 
 
 CATALOG_DEPENDENCIES = {"catalog": Provide(provide_catalog_service, sync_to_thread=False)}
+#: The same for every anonymous caller: kept in memory between admin changes (trending and popular
+#: also move with watching, so they are as stale as PUBLIC_CACHE_SECONDS at most).
+PUBLIC_CATALOG = public_cache(CacheScope.CATALOG)
 
 
 def content_page(contents: Sequence[models.Content], total: int, pagination: Pagination) -> ContentList:
@@ -71,7 +75,7 @@ class ContentController(Controller):
     tags = ["Catalog"]
     dependencies = CATALOG_DEPENDENCIES
 
-    @get("/", operation_id="ListContent", summary="Browse and search published titles")
+    @get("/", operation_id="ListContent", summary="Browse and search published titles", opt=PUBLIC_CATALOG)
     async def list_content(
         self,
         catalog: CatalogService,
@@ -86,12 +90,12 @@ class ContentController(Controller):
         contents, total = await catalog.search(filters, limit=pagination.limit, offset=pagination.offset)
         return content_page(contents, total, pagination)
 
-    @get("/trending", operation_id="TrendingContent", summary="Most viewers over the last 7 days")
+    @get("/trending", operation_id="TrendingContent", summary="Most viewers over the last 7 days", opt=PUBLIC_CATALOG)
     async def trending(self, catalog: CatalogService, pagination: Pagination) -> ContentList:
         contents, total = await catalog.trending(limit=pagination.limit, offset=pagination.offset)
         return content_page(contents, total, pagination)
 
-    @get("/new-releases", operation_id="NewReleases", summary="Newest published titles")
+    @get("/new-releases", operation_id="NewReleases", summary="Newest published titles", opt=PUBLIC_CATALOG)
     async def new_releases(self, catalog: CatalogService, pagination: Pagination) -> ContentList:
         contents, total = await catalog.new_releases(limit=pagination.limit, offset=pagination.offset)
         return content_page(contents, total, pagination)
@@ -117,6 +121,7 @@ class ContentController(Controller):
         "/{content_id:uuid}",
         operation_id="GetContent",
         summary="One title (administrators also see unpublished titles and the video location)",
+        opt=PUBLIC_CATALOG,
     )
     async def get_content(
         self, content_id: ContentId, optional_user: CurrentUser | None, catalog: CatalogService
@@ -131,7 +136,7 @@ class GenreController(Controller):
     tags = ["Catalog"]
     dependencies = CATALOG_DEPENDENCIES
 
-    @get("/", operation_id="ListGenres", summary="All genres")
+    @get("/", operation_id="ListGenres", summary="All genres", opt=PUBLIC_CATALOG)
     async def list_genres(self, catalog: CatalogService) -> GenreList:
         genres = [genre_from(genre) for genre in await catalog.genres()]
         return GenreList(genres=genres, total=len(genres))

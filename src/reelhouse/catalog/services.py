@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from reelhouse.catalog.models import Content, Genre, content_genres, search_document, user_genres
 from reelhouse.catalog.schemas import ContentSort
 from reelhouse.plans.models import AccessLevel
+from reelhouse.platform.cache import CacheScope
 from reelhouse.platform.errors import Conflict, InvalidInput, NotFound
 from reelhouse.playback.history import WatchHistoryService, titles_watched_by, viewers_per_title
 from reelhouse.subscriptions.entitlement import entitlement_for
@@ -278,6 +279,7 @@ class CatalogService:
         await self._apply(content, values, creating=True)
         self.session.add(content)
         await self.session.flush()
+        self._catalog_changed()
         if content.published_at is not None:
             await self._announce_release(content)
         return await self._get(content.id)
@@ -288,9 +290,14 @@ class CatalogService:
         first_publication = content.published_at is None
         await self._apply(content, values, creating=False)
         await self.session.flush()
+        self._catalog_changed()
         if first_publication and content.published_at is not None:
             await self._announce_release(content)
         return await self._get(content.id)
+
+    def _catalog_changed(self) -> None:
+        """What anonymous callers were shown of the catalog is out of date once this transaction commits."""
+        self._app.public_cache.invalidate_on_commit(self.session, CacheScope.CATALOG)
 
     async def _announce_release(self, content: Content) -> None:
         """Mail the followers of the title's genres, in this same transaction (the outbox)."""
@@ -307,6 +314,7 @@ class CatalogService:
         content = await self._get(content_id)
         await self.session.delete(content)
         await self.session.flush()
+        self._catalog_changed()
 
     async def _apply(self, content: Content, values: dict[str, Any], *, creating: bool) -> None:
         """Validate the fields against each other, then set them."""
@@ -344,6 +352,7 @@ class CatalogService:
         genre = Genre(slug=slug, name=name.strip())
         self.session.add(genre)
         await self._flush_genre()
+        self._catalog_changed()
         return genre
 
     async def update_genre(self, genre_id: uuid.UUID, slug: str, name: str) -> Genre:
@@ -354,6 +363,7 @@ class CatalogService:
         genre.slug = slug
         genre.name = name.strip()
         await self._flush_genre()
+        self._catalog_changed()
         return genre
 
     async def delete_genre(self, genre_id: uuid.UUID) -> None:
@@ -361,6 +371,7 @@ class CatalogService:
         genre = await self._genre(genre_id)
         await self.session.delete(genre)
         await self.session.flush()
+        self._catalog_changed()
 
     async def _genre(self, genre_id: uuid.UUID) -> Genre:
         genre = await self.session.get(Genre, genre_id)

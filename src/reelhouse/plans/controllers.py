@@ -14,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelhouse.plans.schemas import PlanCreate, PlanList, PlanOut, PlanPatch, plan_out
 from reelhouse.plans.services import PlanService
 from reelhouse.platform.auth import CurrentUser, requires_admin
+from reelhouse.platform.cache import CacheScope, public_cache
 from reelhouse.platform.pagination import Pagination
+from reelhouse.platform.state import AppServices
 
 PlanId = Annotated[UUID, Parameter(description="The plan's id")]
 
 
-def provide_plan_service(db_session: AsyncSession) -> PlanService:
-    return PlanService(session=db_session)
+def provide_plan_service(db_session: AsyncSession, services: AppServices) -> PlanService:
+    return PlanService(session=db_session, public_cache=services.public_cache)
 
 
 class PlanController(Controller):
@@ -28,7 +30,12 @@ class PlanController(Controller):
     tags = ["Plans"]
     dependencies = {"plans": Provide(provide_plan_service, sync_to_thread=False)}
 
-    @get("/", operation_id="ListPlans", summary="Plans on offer (admins may ask ?active=false for all)")
+    @get(
+        "/",
+        operation_id="ListPlans",
+        summary="Plans on offer (admins may ask ?active=false for all)",
+        opt=public_cache(CacheScope.PLANS),
+    )
     async def list_plans(
         self,
         plans: PlanService,
@@ -44,7 +51,7 @@ class PlanController(Controller):
             plans=[plan_out(plan) for plan in items], total=total, limit=pagination.limit, offset=pagination.offset
         )
 
-    @get("/{plan_id:uuid}", operation_id="GetPlan", summary="One plan")
+    @get("/{plan_id:uuid}", operation_id="GetPlan", summary="One plan", opt=public_cache(CacheScope.PLANS))
     async def get_plan(self, plan_id: PlanId, plans: PlanService, optional_user: CurrentUser | None) -> PlanOut:
         is_admin = optional_user is not None and optional_user.is_admin
         return plan_out(await plans.get_plan(plan_id, include_inactive=is_admin))

@@ -14,7 +14,11 @@ class AccessLevel(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(AccessLevel).index(self)
+        return _ACCESS_RANKS[self]
+
+
+#: Lowest first (a heartbeat compares ranks, so they are looked up, not recounted).
+_ACCESS_RANKS = {level: rank for rank, level in enumerate(AccessLevel)}
 
 
 class Resolution(enum.StrEnum):
@@ -25,7 +29,10 @@ class Resolution(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Resolution).index(self)
+        return _RESOLUTION_RANKS[self]
+
+
+_RESOLUTION_RANKS = {resolution: rank for rank, resolution in enumerate(Resolution)}
 
 
 class StreamLimitPolicy(enum.StrEnum):

@@ -10,12 +10,17 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import exists, func, select
 
 from reelhouse.plans.models import Plan
+from reelhouse.platform.cache import CacheScope
 from reelhouse.platform.errors import Conflict, NotFound
 from reelhouse.subscriptions.models import Subscription
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reelhouse.platform.cache import PublicResponseCache
 
 
 class PlanNotFound(NotFound):
@@ -35,6 +40,11 @@ class PlanRepository(SQLAlchemyAsyncRepository[Plan]):
 class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
     repository_type = PlanRepository
 
+    def __init__(self, session: AsyncSession, *, public_cache: PublicResponseCache, **kwargs: Any) -> None:
+        super().__init__(session=session, **kwargs)
+        self._session = session
+        self._public_cache = public_cache
+
     async def list_plans(self, *, include_inactive: bool, limit: int, offset: int) -> tuple[Sequence[Plan], int]:
         conditions = [] if include_inactive else [Plan.is_active.is_(True)]
         session = self.repository.session
@@ -53,9 +63,11 @@ class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
     async def create_plan(self, fields: dict[str, Any]) -> Plan:
         await self._ensure_name_free(fields["name"], None)
         try:
-            return await self.create(Plan(**fields))
+            plan = await self.create(Plan(**fields))
         except DuplicateKeyError:
             raise PlanNameTaken() from None
+        self._plans_changed()
+        return plan
 
     async def update_plan(self, plan_id: UUID, fields: dict[str, Any]) -> Plan:
         plan = await self.get_plan(plan_id, include_inactive=True)
@@ -67,6 +79,7 @@ class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
             await self.repository.session.flush()
         except DuplicateKeyError:
             raise PlanNameTaken() from None
+        self._plans_changed()
         await self.repository.session.refresh(plan)
         return plan
 
@@ -74,6 +87,7 @@ class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
         """Drop an unused plan (returns None); archive one with subscriptions (returns it)."""
         plan = await self.get_plan(plan_id, include_inactive=True)
         session = self.repository.session
+        self._plans_changed()
         if await session.scalar(select(exists().where(Subscription.plan_id == plan.id))):
             plan.is_active = False
             await session.flush()
@@ -82,6 +96,10 @@ class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
         await session.delete(plan)
         await session.flush()
         return None
+
+    def _plans_changed(self) -> None:
+        """What anonymous callers were shown of the plans is out of date once this transaction commits."""
+        self._public_cache.invalidate_on_commit(self._session, CacheScope.PLANS)
 
     async def _ensure_name_free(self, name: str, own_id: UUID | None) -> None:
         conditions = [Plan.name == name] + ([Plan.id != own_id] if own_id is not None else [])

@@ -36,9 +36,10 @@ class AdminRequired(Forbidden):
 @dataclass(frozen=True, slots=True)
 class CurrentUser:
     id: UUID
-    email: str
     is_admin: bool
     claims: AccessClaims
+    #: Tells whether a remembered copy of the user's profile is still current.
+    profile_version: int = 0
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -54,9 +55,11 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 class AccessTokenMiddleware(AbstractAuthenticationMiddleware):
     """Accepts requests without a token (anonymous) and refuses any bad token with 401.
 
-    A token is good when its signature and claims verify, it is not on the
-    revocation lists, and its user still exists, is enabled and has not signed
-    out everywhere since it was issued.
+    A token is good when its signature and claims verify and the revocation store
+    does not refuse it (signed out, device signed out, signed out everywhere or account
+    disabled since it was issued). Its admin flag is the token's own unless it changed
+    since. One round trip to the revocation store; the database only the first time an
+    instance sees a user (accounts are never deleted, so that answer is kept).
     """
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
@@ -68,15 +71,16 @@ class AccessTokenMiddleware(AbstractAuthenticationMiddleware):
             claims = services.token_codec.decode(token)
         except InvalidToken:
             raise InvalidAccessToken() from None
-        if await services.backends.revocations.is_revoked(str(claims.user_id), claims.jti, str(claims.family_id)):
-            raise InvalidAccessToken()
-        subject = await services.token_subject(claims.user_id)
-        if subject is None or not subject.is_active or subject.token_version != claims.token_version:
-            raise InvalidAccessToken()
-        return AuthenticationResult(
-            user=CurrentUser(id=claims.user_id, email=subject.email, is_admin=subject.is_admin, claims=claims),
-            auth=claims,
+        standing = await services.backends.revocations.standing(
+            str(claims.user_id), claims.jti, str(claims.family_id), claims.token_version
         )
+        if standing.revoked or not await services.known_users.exists(claims.user_id):
+            raise InvalidAccessToken()
+        is_admin = claims.is_admin if standing.admin_override is None else standing.admin_override
+        user = CurrentUser(
+            id=claims.user_id, is_admin=is_admin, claims=claims, profile_version=standing.profile_version
+        )
+        return AuthenticationResult(user=user, auth=claims)
 
 
 def requires_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -1,13 +1,24 @@
-"""Revoked access tokens: a ``jti`` denylist and a signed-out refresh-family list, both expiring.
+"""Token standing: what a valid-looking access token is still worth, in one round trip.
 
-An access token lives at most ``ACCESS_TOKEN_TTL_SECONDS``, so an entry only
-has to outlive that. Keys are hash-tagged by user so one ``EXISTS`` answers
-both questions in one round trip, also on Redis Cluster.
+Access tokens carry their holder's admin flag and token version, so a request needs no
+database read. What changes after a token was issued is kept here, each entry only as
+long as an access token can live (``ACCESS_TOKEN_TTL_SECONDS`` plus leeway):
+
+- a ``jti`` denylist (logout) and a signed-out refresh-family list;
+- a per-user version floor: signing out everywhere or disabling an account raises it,
+  and every token below it is refused;
+- a per-user admin override: granting or revoking admin applies to tokens already issued;
+- a per-user profile version, bumped after every committed profile change, which tells each
+  instance whether the profile it remembers is still current (kept for a day: longer than any
+  remembered profile).
+
+Keys are hash-tagged by user so one ``MGET`` answers everything, also on Redis Cluster.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -16,12 +27,45 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
+@dataclass(frozen=True, slots=True)
+class TokenStanding:
+    revoked: bool
+    #: The holder's admin flag when it changed after tokens were issued; None: the token's own claim holds.
+    admin_override: bool | None = None
+    #: Changes whenever the user's profile does (0: never changed within a day).
+    profile_version: int = 0
+
+
+REVOKED = TokenStanding(revoked=True)
+UNCHANGED = TokenStanding(revoked=False)
+
+
 class RevocationStore(Protocol):
     async def revoke_token(self, user_id: str, jti: str, ttl_seconds: int) -> None: ...
 
     async def revoke_family(self, user_id: str, family_id: str, ttl_seconds: int) -> None: ...
 
-    async def is_revoked(self, user_id: str, jti: str, family_id: str) -> bool: ...
+    async def revoke_versions_below(self, user_id: str, version: int, ttl_seconds: int) -> None: ...
+
+    async def override_admin(self, user_id: str, is_admin: bool, ttl_seconds: int) -> None: ...
+
+    async def bump_profile_version(self, user_id: str) -> None: ...
+
+    async def standing(self, user_id: str, jti: str, family_id: str, version: int) -> TokenStanding: ...
+
+
+#: How long a profile version is kept; remembered profiles live far shorter.
+PROFILE_VERSION_TTL_SECONDS = 24 * 3600
+
+
+def _standing(  # noqa: PLR0917
+    jti_hit: bool, family_hit: bool, floor: int | None, version: int, admin: bool | None, profile_version: int
+) -> TokenStanding:
+    if jti_hit or family_hit or (floor is not None and version < floor):
+        return REVOKED
+    if admin is None and not profile_version:
+        return UNCHANGED
+    return TokenStanding(revoked=False, admin_override=admin, profile_version=profile_version)
 
 
 class RedisRevocationStore:
@@ -29,21 +73,44 @@ class RedisRevocationStore:
         self._redis = redis
         self._prefix = prefix
 
-    def _jti_key(self, user_id: str, jti: str) -> str:
-        return f"{self._prefix}:{{{user_id}}}:revoked:jti:{jti}"
-
-    def _family_key(self, user_id: str, family_id: str) -> str:
-        return f"{self._prefix}:{{{user_id}}}:revoked:family:{family_id}"
+    def _key(self, user_id: str, *parts: str) -> str:
+        return ":".join((f"{self._prefix}:{{{user_id}}}", *parts))
 
     async def revoke_token(self, user_id: str, jti: str, ttl_seconds: int) -> None:
-        await self._redis.set(self._jti_key(user_id, jti), b"1", ex=max(1, ttl_seconds))
+        await self._redis.set(self._key(user_id, "revoked:jti", jti), b"1", ex=max(1, ttl_seconds))
 
     async def revoke_family(self, user_id: str, family_id: str, ttl_seconds: int) -> None:
-        await self._redis.set(self._family_key(user_id, family_id), b"1", ex=max(1, ttl_seconds))
+        await self._redis.set(self._key(user_id, "revoked:family", family_id), b"1", ex=max(1, ttl_seconds))
 
-    async def is_revoked(self, user_id: str, jti: str, family_id: str) -> bool:
-        found = await self._redis.exists(self._jti_key(user_id, jti), self._family_key(user_id, family_id))
-        return bool(found)
+    async def revoke_versions_below(self, user_id: str, version: int, ttl_seconds: int) -> None:
+        await self._redis.set(self._key(user_id, "revoked:below"), str(version), ex=max(1, ttl_seconds))
+
+    async def override_admin(self, user_id: str, is_admin: bool, ttl_seconds: int) -> None:
+        await self._redis.set(self._key(user_id, "admin"), b"1" if is_admin else b"0", ex=max(1, ttl_seconds))
+
+    async def bump_profile_version(self, user_id: str) -> None:
+        key = self._key(user_id, "profile-version")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, PROFILE_VERSION_TTL_SECONDS)
+            await pipe.execute()
+
+    async def standing(self, user_id: str, jti: str, family_id: str, version: int) -> TokenStanding:
+        jti_hit, family_hit, floor, admin, profile_version = await self._redis.mget(
+            self._key(user_id, "revoked:jti", jti),
+            self._key(user_id, "revoked:family", family_id),
+            self._key(user_id, "revoked:below"),
+            self._key(user_id, "admin"),
+            self._key(user_id, "profile-version"),
+        )
+        return _standing(
+            jti_hit is not None,
+            family_hit is not None,
+            int(floor) if floor is not None else None,
+            version,
+            None if admin is None else admin == b"1",
+            int(profile_version) if profile_version is not None else 0,
+        )
 
 
 class MemoryRevocationStore:
@@ -51,23 +118,48 @@ class MemoryRevocationStore:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._expiry: dict[tuple[str, str, str], float] = {}
+        self._entries: dict[tuple[str, str, str], tuple[float, object]] = {}
         self._writes = 0
 
     async def revoke_token(self, user_id: str, jti: str, ttl_seconds: int) -> None:
-        self._put(("jti", user_id, jti), ttl_seconds)
+        self._put(("jti", user_id, jti), True, ttl_seconds)
 
     async def revoke_family(self, user_id: str, family_id: str, ttl_seconds: int) -> None:
-        self._put(("family", user_id, family_id), ttl_seconds)
+        self._put(("family", user_id, family_id), True, ttl_seconds)
 
-    async def is_revoked(self, user_id: str, jti: str, family_id: str) -> bool:
-        now = self._clock()
-        return any(self._expiry.get(key, 0.0) > now for key in (("jti", user_id, jti), ("family", user_id, family_id)))
+    async def revoke_versions_below(self, user_id: str, version: int, ttl_seconds: int) -> None:
+        self._put(("below", user_id, ""), version, ttl_seconds)
 
-    def _put(self, key: tuple[str, str, str], ttl_seconds: int) -> None:
+    async def override_admin(self, user_id: str, is_admin: bool, ttl_seconds: int) -> None:
+        self._put(("admin", user_id, ""), is_admin, ttl_seconds)
+
+    async def bump_profile_version(self, user_id: str) -> None:
+        current = self._get(("profile", user_id, ""))
+        self._put(
+            ("profile", user_id, ""), (current if isinstance(current, int) else 0) + 1, PROFILE_VERSION_TTL_SECONDS
+        )
+
+    async def standing(self, user_id: str, jti: str, family_id: str, version: int) -> TokenStanding:
+        floor = self._get(("below", user_id, ""))
+        admin = self._get(("admin", user_id, ""))
+        profile_version = self._get(("profile", user_id, ""))
+        return _standing(
+            self._get(("jti", user_id, jti)) is not None,
+            self._get(("family", user_id, family_id)) is not None,
+            floor if isinstance(floor, int) else None,
+            version,
+            admin if isinstance(admin, bool) else None,
+            profile_version if isinstance(profile_version, int) else 0,
+        )
+
+    def _get(self, key: tuple[str, str, str]) -> object | None:
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
+
+    def _put(self, key: tuple[str, str, str], value: object, ttl_seconds: int) -> None:
         now = self._clock()
-        self._expiry[key] = now + max(1, ttl_seconds)
+        self._entries[key] = (now + max(1, ttl_seconds), value)
         self._writes += 1
         if self._writes % self._PRUNE_EVERY == 0:
-            for stale in [k for k, expires in self._expiry.items() if expires <= now]:
-                del self._expiry[stale]
+            for stale in [k for k, (expires, _) in self._entries.items() if expires <= now]:
+                del self._entries[stale]

@@ -269,15 +269,25 @@ class WatchHistoryService:
         return await self._load(entry_id), created
 
     async def store_position(
-        self, user_id: uuid.UUID, content: Content, position_seconds: float, *, playing: bool = False
+        self,
+        user_id: uuid.UUID,
+        content: Content,
+        position_seconds: float,
+        *,
+        playing: bool = False,
+        observed_at: datetime | None = None,
     ) -> tuple[uuid.UUID, bool]:
         """:meth:`save_position` without reading the entry back (the players' flushes need no answer).
 
         Entitlement is the caller's to check. The row is updated under a row lock; two concurrent
         first reports cannot both insert (the insert does nothing on conflict, and the loser updates).
+        A report ``observed_at`` a moment the entry was already written after is older than what
+        the entry holds (a queued flush overtaken by a stream's final save) and changes nothing.
         """
         now = utcnow()
         entry = await self._locked_entry(user_id, content.id)
+        if entry is not None and observed_at is not None and entry.last_watched_at >= observed_at:
+            return entry.id, False
         if entry is None:
             first = apply_progress(
                 None,

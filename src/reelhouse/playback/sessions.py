@@ -7,6 +7,7 @@ is told why over the stream's channel, on whichever instance its socket lives.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from reelhouse.playback.streams import EndedStream, EndReason, NewStream, Stream
 from reelhouse.subscriptions.entitlement import Entitlement, entitlement_for
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,12 +53,16 @@ _PENDING_NOTICES = "reelhouse.playback.pending_notices"
 _NOTICE_HOOKS = "reelhouse.playback.notice_hooks"
 
 
-def stream_channel(session_id: str) -> str:
-    return f"stream:{session_id}"
+#: Every instance listens here and hands each notice to the socket of its stream, if it holds it.
+PLAYER_NOTICES_CHANNEL = "playback:notices"
 
 
 def terminated_message(reason: EndReason) -> dict[str, str]:
     return {"type": "terminated", "reason": reason.value, "detail": TERMINATION_DETAILS[reason][1]}
+
+
+def termination_notice(session_id: str, reason: EndReason) -> dict[str, str]:
+    return {"session_id": session_id, "reason": reason.value}
 
 
 class StreamLimitReached(Conflict):
@@ -126,10 +131,14 @@ class EntitlementSnapshots:
         self._content_seconds = content_seconds
         self._users: dict[str, UserSnapshot] = {}
         self._contents: dict[str, ContentSnapshot] = {}
+        self._refreshing: set[str] = set()
+        self._content_reads: dict[str, asyncio.Future[ContentSnapshot]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def user(self, user_id: str) -> UserSnapshot | None:
+    def user(self, user_id: str, *, stale: bool = False) -> UserSnapshot | None:
+        """The user's snapshot while fresh (``stale=True``: whatever is remembered)."""
         snapshot = self._users.get(user_id)
-        return snapshot if snapshot is not None and snapshot.fresh_until > time.time() else None
+        return snapshot if snapshot is not None and (stale or snapshot.fresh_until > time.time()) else None
 
     def remember_user(self, user_id: str, *, active: bool, entitlement: Entitlement | None) -> UserSnapshot:
         now = time.time()
@@ -149,9 +158,38 @@ class EntitlementSnapshots:
     def forget_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
 
-    def content(self, content_id: str) -> ContentSnapshot | None:
+    def content(self, content_id: str, *, stale: bool = False) -> ContentSnapshot | None:
         snapshot = self._contents.get(content_id)
-        return snapshot if snapshot is not None and snapshot.fresh_until > time.time() else None
+        return snapshot if snapshot is not None and (stale or snapshot.fresh_until > time.time()) else None
+
+    async def read_content_once(
+        self, content_id: str, read: Callable[[], Awaitable[ContentSnapshot]]
+    ) -> ContentSnapshot:
+        """Read a title's state again; sockets asking meanwhile share the one read."""
+        reading = self._content_reads.get(content_id)
+        if reading is None:
+            reading = asyncio.ensure_future(read())
+            self._content_reads[content_id] = reading
+            reading.add_done_callback(lambda _: self._content_reads.pop(content_id, None))
+        return await asyncio.shield(reading)
+
+    def refresh_user_soon(self, user_id: str, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Run ``refresh`` in the background unless one for this user is already running."""
+        if user_id in self._refreshing:
+            return
+        self._refreshing.add(user_id)
+
+        async def run() -> None:
+            try:
+                await refresh()
+            except Exception:
+                logger.exception("could not refresh the entitlement of user %s", user_id)
+            finally:
+                self._refreshing.discard(user_id)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def remember_content(self, content_id: str, *, published: bool, access_level: AccessLevel) -> ContentSnapshot:
         now = time.time()
@@ -190,6 +228,11 @@ class PlaybackService:
         )
         if not entitlement.covers(content.access_level):
             raise PlanRequired()
+        # What the stream's heartbeats check against, known now (on the instance its socket
+        # reaches first; any other reads it once).
+        snapshots = self._app.entitlement_snapshots
+        snapshots.remember_user(str(user_id), active=True, entitlement=entitlement)
+        snapshots.remember_content(str(content.id), published=content.published, access_level=content.access_level)
         new = NewStream(
             session_id=str(uuid.uuid4()),
             user_id=str(user_id),
@@ -216,7 +259,7 @@ class PlaybackService:
             )
         ADMISSIONS.inc()
         # A concurrent start may have evicted it already; its device is told so when it connects.
-        session = await self._streams.get(new.user_id, new.session_id) or _just_admitted(new)
+        session = _just_admitted(new)
         await record_event(self.session, replace(session, position=float(resume)), PlaybackEventKind.STARTED)
         return StartedStream(
             session=session,
@@ -302,20 +345,20 @@ class PlaybackService:
         channels = self._app.channels
         if channels is None:
             return
-        pending: list[tuple[dict[str, str], str]] = self.session.info.setdefault(_PENDING_NOTICES, [])
-        pending.append((terminated_message(item.reason), stream_channel(item.session.session_id)))
+        pending: list[dict[str, str]] = self.session.info.setdefault(_PENDING_NOTICES, [])
+        pending.append(termination_notice(item.session.session_id, item.reason))
         if not self.session.info.get(_NOTICE_HOOKS):
             self.session.info[_NOTICE_HOOKS] = True
 
             def publish_pending(session: Any, *_: Any) -> None:
                 notices = session.info.pop(_PENDING_NOTICES, [])
-                for message, channel in notices:
+                for notice in notices:
                     try:
-                        channels.publish(message, [channel])
+                        channels.publish(notice, [PLAYER_NOTICES_CHANNEL])
                     except RuntimeError:
                         # The channels backend already stopped (shutdown); the device reads the
                         # ending from the store when it reconnects.
-                        logger.info("notice for %s not sent: channels stopped", channel)
+                        logger.info("notice for stream %s not sent: channels stopped", notice["session_id"])
 
             event.listen(self.session.sync_session, "after_commit", publish_pending)
             event.listen(self.session.sync_session, "after_soft_rollback", publish_pending)
@@ -326,6 +369,7 @@ class PlaybackService:
         await self._save_position(session, playing=session.state == "playing")
 
     async def _save_position(self, session: StreamSession, *, playing: bool) -> None:
+        self._app.positions.discard(session.session_id)
         content = await self.session.get(Content, uuid.UUID(session.content_id))
         if content is None:
             return

@@ -15,6 +15,7 @@ and when the stream ends.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -33,14 +34,15 @@ from reelhouse.plans.models import AccessLevel
 from reelhouse.platform.db import session_scope
 from reelhouse.platform.metrics import HEARTBEATS, OPEN_WEBSOCKETS
 from reelhouse.playback.sessions import (
+    PLAYER_NOTICES_CHANNEL,
     STARTING,
     TERMINATION_DETAILS,
+    ContentSnapshot,
     PlaybackService,
     PlaybackSessionNotFound,
-    stream_channel,
     terminated_message,
 )
-from reelhouse.playback.streams import EndReason, StreamSession
+from reelhouse.playback.streams import EndReason, HeartbeatReport
 from reelhouse.subscriptions.entitlement import entitlement_for
 
 if TYPE_CHECKING:
@@ -93,63 +95,115 @@ class MessageBudget:
 
 
 class OpenSockets:
-    """The sockets this instance holds, so shutdown can save positions and close them with 1012."""
+    """The player sockets this instance holds, by stream: termination notices from any instance
+    reach them through one subscription, and shutdown saves their positions and closes them with 1012."""
 
     def __init__(self) -> None:
-        self._sockets: dict[int, tuple[WebSocket[Any, Any, Any], PlaybackClaims]] = {}
+        self._by_session: dict[str, list[PlayerConnection]] = {}
+        self._count = 0
         self._drained: anyio.Event | None = None
 
-    def add(self, socket: WebSocket[Any, Any, Any], claims: PlaybackClaims) -> None:
-        self._sockets[id(socket)] = (socket, claims)
+    def add(self, connection: PlayerConnection) -> None:
+        self._by_session.setdefault(connection.claims.session_id, []).append(connection)
+        self._count += 1
 
-    def discard(self, socket: WebSocket[Any, Any, Any]) -> None:
-        self._sockets.pop(id(socket), None)
-        if not self._sockets and self._drained is not None:
+    def discard(self, connection: PlayerConnection) -> None:
+        session_id = connection.claims.session_id
+        connections = self._by_session.get(session_id)
+        if connections is None or connection not in connections:
+            return
+        connections.remove(connection)
+        if not connections:
+            del self._by_session[session_id]
+        self._count -= 1
+        if not self._count and self._drained is not None:
             self._drained.set()
 
     def __len__(self) -> int:
-        return len(self._sockets)
+        return self._count
+
+    def deliver(self, raw: bytes | str) -> None:
+        """A termination notice from the channel: tell the stream's device, if it is connected here."""
+        try:
+            notice = msgspec.json.decode(raw)
+            connections = self._by_session.get(notice["session_id"], [])
+            reason = EndReason(notice["reason"])
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+            logger.warning("ignored a malformed player notice")
+            return
+        for connection in list(connections):
+            connection.told_to_end(reason)
+
+    async def listen(self, channels: ChannelsPlugin, subscribed: asyncio.Event | None = None) -> None:
+        """Hand every notice to its socket until cancelled (runs for the app's lifetime)."""
+        async with channels.start_subscription([PLAYER_NOTICES_CHANNEL]) as subscriber:
+            if subscribed is not None:
+                subscribed.set()
+            async for raw in subscriber.iter_events():
+                self.deliver(raw)
 
     async def close_all(self, wait_seconds: float = 5.0) -> None:
         """Close every socket with 1012, then wait (bounded) while their handlers save positions."""
-        for socket, _ in list(self._sockets.values()):
-            with contextlib.suppress(Exception):
-                await socket.close(code=CLOSE_RESTART, reason="server restarting")
-        if self._sockets:
+        for connections in list(self._by_session.values()):
+            for connection in list(connections):
+                await connection.close(CLOSE_RESTART, "server restarting")
+        if self._count:
             self._drained = anyio.Event()
             with anyio.move_on_after(wait_seconds):
                 await self._drained.wait()
 
 
 async def save_live_position(app: AppServices, claims: PlaybackClaims) -> None:
+    """Queue the position of a stream whose socket closed while it is still live (written with
+    the other queued positions within a moment; a disconnect storm is a few transactions)."""
     try:
         session = await app.backends.streams.get(claims.user_id, claims.session_id)
         if session is not None and session.state != STARTING:
-            await _save_position(app, session)
+            app.positions.submit(session)
     except Exception:
         logger.exception("could not save the position of stream %s", claims.session_id)
 
 
-async def _save_position(app: AppServices, session: StreamSession) -> None:
+async def refresh_user_entitlement(app: AppServices, user_id: str) -> None:
+    """Read the user's state and entitlement again, remember them, and apply them to every one of
+    their streams (ending what they no longer cover)."""
+    snapshots = app.entitlement_snapshots
+    user = uuid.UUID(user_id)
     async with session_scope(app.db_config) as db:
-        await PlaybackService(db, app).save_heartbeat_position(session)
+        playback = PlaybackService(db, app)
+        subject = await app.token_subject(user)
+        if subject is None or not subject.is_active:
+            await playback.end_all(user, EndReason.SIGNED_OUT)
+            snapshots.remember_user(user_id, active=False, entitlement=None)
+            return
+        entitlement = await entitlement_for(db, user, free_max_devices=app.settings.playback.free_max_devices)
+        assert entitlement.access_level is not None
+        await playback.enforce(user, max_devices=entitlement.max_devices, access_level=entitlement.access_level)
+        snapshots.remember_user(user_id, active=True, entitlement=entitlement)
+
+
+async def read_content_state(app: AppServices, content_id: str) -> ContentSnapshot:
+    async with session_scope(app.db_config) as db:
+        row = (
+            await db.execute(select(Content.published, Content.access_level).where(Content.id == uuid.UUID(content_id)))
+        ).one_or_none()
+    return app.entitlement_snapshots.remember_content(
+        content_id, published=bool(row and row[0]), access_level=row[1] if row else AccessLevel.PREMIUM
+    )
 
 
 class PlayerConnection:
-    def __init__(
-        self,
-        socket: WebSocket[Any, Any, Any],
-        claims: PlaybackClaims,
-        app: AppServices,
-        channels: ChannelsPlugin,
-    ) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], claims: PlaybackClaims, app: AppServices) -> None:
         self.socket = socket
         self.claims = claims
         self.app = app
-        self.channels = channels
         self.closed = False
         self.budget = MessageBudget(app.settings.playback.ws_max_messages_per_second)
-        self.interval = app.settings.playback.heartbeat_interval_seconds
+        self._ack = msgspec.json.encode(
+            {"type": "ack", "next_heartbeat_seconds": app.settings.playback.heartbeat_interval_seconds}
+        ).decode()
+        self._reading: anyio.CancelScope | None = None
+        self._ending: asyncio.Task[None] | None = None
 
     async def close(self, code: int, reason: str = "") -> None:
         if not self.closed:
@@ -164,26 +218,27 @@ class PlayerConnection:
             await self.socket.send_json(terminated_message(reason))
         await self.close(TERMINATION_DETAILS[reason][0], reason.value)
 
+    def told_to_end(self, reason: EndReason) -> None:
+        """The stream ended elsewhere: tell the device, close, and stop reading."""
+        if self._ending is None and not self.closed:
+            self._ending = asyncio.create_task(self._end_and_stop(reason))
+
+    async def _end_and_stop(self, reason: EndReason) -> None:
+        await self.end_with(reason)
+        if self._reading is not None:
+            self._reading.cancel()
+
     async def run(self) -> None:
         streams = self.app.backends.streams
-        async with self.channels.start_subscription([stream_channel(self.claims.session_id)]) as subscriber:
-            # Subscribed first, then checked: an ending between the two is not missed.
-            if await streams.get(self.claims.user_id, self.claims.session_id) is None:
-                reason = await streams.ended_reason(self.claims.user_id, self.claims.session_id)
-                await self.end_with(reason or EndReason.EXPIRED)
-                return
-            async with anyio.create_task_group() as tasks:
-
-                async def forward_notices() -> None:
-                    async for raw in subscriber.iter_events():
-                        notice = msgspec.json.decode(raw)
-                        await self.end_with(EndReason(notice["reason"]))
-                        tasks.cancel_scope.cancel()
-                        return
-
-                tasks.start_soon(forward_notices)
-                await self.read_messages()
-                tasks.cancel_scope.cancel()
+        # Registered (by the caller) first, then checked: an ending between the two is not missed.
+        if await streams.get(self.claims.user_id, self.claims.session_id) is None:
+            reason = await streams.ended_reason(self.claims.user_id, self.claims.session_id)
+            await self.end_with(reason or EndReason.EXPIRED)
+            return
+        with anyio.CancelScope() as self._reading:
+            await self.read_messages()
+        if self._ending is not None:
+            await self._ending
 
     async def read_messages(self) -> None:
         limit = self.app.settings.playback.ws_max_message_bytes
@@ -215,8 +270,8 @@ class PlayerConnection:
     async def heartbeat(self, message: Heartbeat) -> None:
         claims = self.claims
         HEARTBEATS.inc()
-        outcome = await self.app.backends.streams.heartbeat(
-            claims.user_id, claims.session_id, message.position_seconds, message.state
+        outcome = await self.app.heartbeats.heartbeat(
+            HeartbeatReport(claims.user_id, claims.session_id, message.position_seconds, message.state)
         )
         if not outcome.alive:
             if outcome.ended is not None:
@@ -227,58 +282,39 @@ class PlayerConnection:
         if not await self.still_entitled():
             return
         if outcome.flush_due and outcome.session is not None:
-            await _save_position(self.app, outcome.session)
-        await self.socket.send_json({"type": "ack", "next_heartbeat_seconds": self.interval})
+            self.app.positions.submit(outcome.session)
+        await self.socket.send_text(self._ack)
 
     async def still_entitled(self) -> bool:
-        """Check this stream against the user's and the title's remembered state; read them again
-        (and apply them to every stream of the user) only when the snapshots are stale.
-        False when this stream ended."""
-        snapshots = self.app.entitlement_snapshots
-        user_id = uuid.UUID(self.claims.user_id)
-        user = snapshots.user(self.claims.user_id)
-        content = snapshots.content(self.claims.content_id)
-        if user is not None and content is not None:
-            if not user.active:
-                return await self.end_this(EndReason.SIGNED_OUT)
-            if content.published and content.access_level.rank <= user.access_level.rank:
-                return True
-            return await self.end_this(EndReason.SUBSCRIPTION_ENDED)
-        async with session_scope(self.app.db_config) as db:
-            playback = PlaybackService(db, self.app)
+        """Check this stream against the user's and the title's remembered state. False when this
+        stream ended.
+
+        A title's state is read again when stale (every half interval, once however many sockets
+        ask). A user's stale entitlement is read again in the background while this heartbeat
+        goes on by it: what the refresh finds is applied to every stream of the user through the
+        usual path, which tells the devices it ends. Only a user with nothing remembered waits.
+        """
+        app, user_id, content_id = self.app, self.claims.user_id, self.claims.content_id
+        snapshots = app.entitlement_snapshots
+        content = snapshots.content(content_id) or await snapshots.read_content_once(
+            content_id, lambda: read_content_state(app, content_id)
+        )
+        user = snapshots.user(user_id)
+        if user is None:
+            user = snapshots.user(user_id, stale=True)
             if user is None:
-                subject = await self.app.token_subject(user_id)
-                if subject is None or not subject.is_active:
-                    await playback.end_all(user_id, EndReason.SIGNED_OUT)
-                    snapshots.remember_user(self.claims.user_id, active=False, entitlement=None)
-                else:
-                    entitlement = await entitlement_for(
-                        db, user_id, free_max_devices=self.app.settings.playback.free_max_devices
-                    )
-                    assert entitlement.access_level is not None
-                    await playback.enforce(
-                        user_id, max_devices=entitlement.max_devices, access_level=entitlement.access_level
-                    )
-                    snapshots.remember_user(self.claims.user_id, active=True, entitlement=entitlement)
-            if content is None:
-                row = (
-                    await db.execute(
-                        select(Content.published, Content.access_level).where(
-                            Content.id == uuid.UUID(self.claims.content_id)
-                        )
-                    )
-                ).one_or_none()
-                snapshots.remember_content(
-                    self.claims.content_id,
-                    published=bool(row and row[0]),
-                    access_level=row[1] if row else AccessLevel.PREMIUM,
-                )
-        session = await self.app.backends.streams.get(self.claims.user_id, self.claims.session_id)
-        if session is None:
-            reason = await self.app.backends.streams.ended_reason(self.claims.user_id, self.claims.session_id)
-            await self.end_with(reason or EndReason.SUBSCRIPTION_ENDED)
-            return False
-        return await self.still_entitled()
+                await refresh_user_entitlement(app, user_id)
+                if await app.backends.streams.get(user_id, self.claims.session_id) is None:
+                    reason = await app.backends.streams.ended_reason(user_id, self.claims.session_id)
+                    await self.end_with(reason or EndReason.SUBSCRIPTION_ENDED)
+                    return False
+                return await self.still_entitled()
+            snapshots.refresh_user_soon(user_id, lambda: refresh_user_entitlement(app, user_id))
+        if not user.active:
+            return await self.end_this(EndReason.SIGNED_OUT)
+        if content.published and content.access_level.rank <= user.access_level.rank:
+            return True
+        return await self.end_this(EndReason.SUBSCRIPTION_ENDED)
 
     async def end_this(self, reason: EndReason) -> bool:
         """End this stream (position saved, device told) and close; always False."""
@@ -307,8 +343,6 @@ class PlayerConnection:
 )
 async def playback_socket(socket: WebSocket[Any, Any, Any]) -> None:
     app: AppServices = socket.app.state.services
-    channels = app.channels
-    assert channels is not None
     token = socket.query_params.get("token") or ""
     await socket.accept()
     try:
@@ -317,8 +351,8 @@ async def playback_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await socket.send_json({"type": "error", "code": "invalid_token", "detail": "Start playback again."})
         await socket.close(code=CLOSE_INVALID_TOKEN, reason="invalid playback token")
         return
-    app.open_sockets.add(socket, claims)
-    connection = PlayerConnection(socket, claims, app, channels)
+    connection = PlayerConnection(socket, claims, app)
+    app.open_sockets.add(connection)
     OPEN_WEBSOCKETS.inc()
     try:
         await connection.run()
@@ -328,4 +362,4 @@ async def playback_socket(socket: WebSocket[Any, Any, Any]) -> None:
         # The player went away (or the server is shutting down) with its stream still live:
         # keep its last position, whichever way the socket ended. Shutdown waits for this.
         await save_live_position(app, claims)
-        app.open_sockets.discard(socket)
+        app.open_sockets.discard(connection)

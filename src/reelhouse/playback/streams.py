@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from redis.asyncio import Redis
 
@@ -77,6 +77,8 @@ class NewStream:
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatOutcome:
+    """A heartbeat's answer; ``session`` (the stream as just updated) only when its position is due."""
+
     alive: bool
     session: StreamSession | None = None
     #: Why the session is gone (when not alive).
@@ -87,12 +89,24 @@ class HeartbeatOutcome:
     flush_due: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class HeartbeatReport:
+    user_id: str
+    session_id: str
+    position: float
+    state: str
+
+
 class StreamStore(Protocol):
     async def admit(
         self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
     ) -> Admission: ...
 
     async def heartbeat(self, user_id: str, session_id: str, position: float, state: str) -> HeartbeatOutcome: ...
+
+    async def heartbeat_many(self, reports: Sequence[HeartbeatReport]) -> list[HeartbeatOutcome]:
+        """Several heartbeats in one round trip; one outcome each, in order."""
+        ...
 
     async def end(self, user_id: str, session_id: str, reason: EndReason) -> EndedStream | None: ...
 
@@ -220,12 +234,11 @@ end
 redis.call('HSET', session_prefix .. sid, 'position', position, 'state', state, 'last_heartbeat_at', now)
 redis.call('ZADD', beats_key, now, sid)
 s.position, s.state, s.last_heartbeat_at = position, state, now
-local flush_due = false
 if now - tonumber(s.flushed_at) >= flush_interval then
   redis.call('HSET', session_prefix .. sid, 'flushed_at', now)
-  flush_due = true
+  return cjson.encode({alive = true, session = s, flush_due = true})
 end
-return cjson.encode({alive = true, session = s, flush_due = flush_due})
+return '{"alive":true}'
 """
 )
 
@@ -319,6 +332,19 @@ def _ended_from(raw: dict[str, Any]) -> EndedStream:
     return EndedStream(session=_session_from(raw), reason=EndReason(raw["reason"]))
 
 
+def _heartbeat_outcome(result: dict[str, Any]) -> HeartbeatOutcome:
+    if not result["alive"]:
+        ended = result.get("ended")
+        return HeartbeatOutcome(
+            alive=False,
+            reason=EndReason(result["reason"]),
+            ended=_ended_from(ended) if isinstance(ended, dict) and ended else None,
+        )
+    if not result.get("flush_due"):
+        return HeartbeatOutcome(alive=True)  # the session itself is only sent back when its position is due
+    return HeartbeatOutcome(alive=True, session=_session_from(result["session"]), flush_due=True)
+
+
 class RedisStreamStore:
     def __init__(self, redis: Redis, prefix: str, timings: StoreTimings) -> None:
         self._redis = redis
@@ -350,22 +376,28 @@ class RedisStreamStore:
     async def admit(
         self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
     ) -> Admission:
-        result = await self._run(
-            self._admit,
-            new.user_id,
-            self._timings.grace_ms,
-            limit,
-            "1" if reject_when_full else "0",
-            new.session_id,
-            new.user_id,
-            new.device_id,
-            new.device_name,
-            new.content_id,
-            repr(float(new.position)),
-            replace_session_id or "",
-        )
-        if result["admitted"]:
-            await self._redis.zadd(self._index_key, {new.user_id: _now_ms()})
+        async with self._redis.pipeline(transaction=False) as pipe:
+            await self._admit(
+                keys=self._keys(new.user_id),
+                args=[
+                    *self._common(new.user_id),
+                    self._timings.grace_ms,
+                    limit,
+                    "1" if reject_when_full else "0",
+                    new.session_id,
+                    new.user_id,
+                    new.device_id,
+                    new.device_name,
+                    new.content_id,
+                    repr(float(new.position)),
+                    replace_session_id or "",
+                ],
+                client=pipe,
+            )
+            # In the same round trip, admitted or not: the sweeper forgets users with nothing live.
+            pipe.zadd(self._index_key, {new.user_id: _now_ms()})
+            raw, _ = await pipe.execute()
+        result = json.loads(raw)
         return Admission(
             admitted=bool(result["admitted"]),
             ended=[_ended_from(item) for item in _as_list(result.get("ended"))],
@@ -373,25 +405,25 @@ class RedisStreamStore:
         )
 
     async def heartbeat(self, user_id: str, session_id: str, position: float, state: str) -> HeartbeatOutcome:
-        result = await self._run(
-            self._heartbeat,
-            user_id,
-            self._timings.grace_ms,
-            session_id,
-            repr(float(position)),
-            state,
-            self._timings.flush_interval_ms,
-        )
-        if not result["alive"]:
-            ended = result.get("ended")
-            return HeartbeatOutcome(
-                alive=False,
-                reason=EndReason(result["reason"]),
-                ended=_ended_from(ended) if isinstance(ended, dict) and ended else None,
-            )
-        return HeartbeatOutcome(
-            alive=True, session=_session_from(result["session"]), flush_due=bool(result["flush_due"])
-        )
+        return (await self.heartbeat_many([HeartbeatReport(user_id, session_id, position, state)]))[0]
+
+    async def heartbeat_many(self, reports: Sequence[HeartbeatReport]) -> list[HeartbeatOutcome]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for report in reports:
+                await self._heartbeat(
+                    keys=self._keys(report.user_id),
+                    args=[
+                        *self._common(report.user_id),
+                        self._timings.grace_ms,
+                        report.session_id,
+                        repr(float(report.position)),
+                        report.state,
+                        self._timings.flush_interval_ms,
+                    ],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        return [_heartbeat_outcome(json.loads(raw)) for raw in results]
 
     async def end(self, user_id: str, session_id: str, reason: EndReason) -> EndedStream | None:
         result = await self._run(self._end, user_id, session_id, reason.value)
@@ -525,9 +557,13 @@ class MemoryStreamStore:
         session = replace(session, position=float(position), state=state, last_heartbeat_at=now)
         streams.sessions[session_id] = session
         flush_due = now - streams.flushed_at.get(session_id, now) >= self._timings.flush_interval_ms
-        if flush_due:
-            streams.flushed_at[session_id] = now
-        return HeartbeatOutcome(alive=True, session=session, flush_due=flush_due)
+        if not flush_due:
+            return HeartbeatOutcome(alive=True)
+        streams.flushed_at[session_id] = now
+        return HeartbeatOutcome(alive=True, session=session, flush_due=True)
+
+    async def heartbeat_many(self, reports: Sequence[HeartbeatReport]) -> list[HeartbeatOutcome]:
+        return [await self.heartbeat(r.user_id, r.session_id, r.position, r.state) for r in reports]
 
     async def end(self, user_id: str, session_id: str, reason: EndReason) -> EndedStream | None:
         return self._end(self._user(user_id), session_id, reason, self._clock())

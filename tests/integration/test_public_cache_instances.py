@@ -1,0 +1,124 @@
+"""Two real API processes on one PostgreSQL and one Redis: an admin change made through one
+instance clears the other's cached anonymous answers within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from conftest import build_settings, reset_state
+from servers import running_servers, server_environ
+
+pytestmark = pytest.mark.slow
+
+ADMIN_EMAIL = "root@example.com"
+ADMIN_PASSWORD = "public-cache-admin-password-0123"
+TEST_TIMEOUT_SECONDS = 60
+REQUEST_TIMEOUT_SECONDS = 10
+VISIBLE_WITHIN_SECONDS = 1.0
+PLANS = "/api/v1/plans"
+GENRES = "/api/v1/genres"
+BASIC = {
+    "name": "Basic",
+    "price": 899,
+    "validity_days": 30,
+    "access_level": "basic",
+    "max_devices_allowed": 2,
+    "resolution": "720p",
+    "description": "HD on two screens",
+}
+
+
+@pytest.fixture
+async def shared_prefix(postgres_url: str, redis_url: str, redis_key_prefix: str) -> AsyncIterator[str]:
+    """This test's Redis key prefix; the shared database and these keys start empty and are emptied after."""
+    prefix = f"{redis_key_prefix}-cache"
+    settings = build_settings(DATABASE_URL=postgres_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix)
+    await reset_state(settings)
+    yield prefix
+    await reset_state(settings)
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def instances(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    environ = server_environ(
+        tmp_path,
+        DATABASE_URL=postgres_url,
+        DATABASE_MIGRATE_ON_STARTUP="false",  # the test database is migrated already
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=shared_prefix,
+        RATE_LIMIT_ENABLED="false",
+        ADMIN_EMAIL=ADMIN_EMAIL,
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        PUBLIC_CACHE_SECONDS="300",  # far longer than the test: only the invalidation can clear it
+    )
+    with running_servers(environ, 2, tmp_path) as (first, second):
+        yield first, second
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
+    return response.json()
+
+
+async def cached(client: httpx.AsyncClient, url: str) -> Any:
+    """Read ``url`` anonymously until it is served from the instance's memory; its body."""
+    ok(await client.get(url))
+    response = await client.get(url)
+    assert response.headers["x-cache"] == "hit"
+    return ok(response)
+
+
+async def seconds_until(check: Callable[[], Awaitable[bool]], limit: float) -> float:
+    """How long until ``check()`` holds, polling; fails once ``limit`` has passed."""
+    started = time.monotonic()
+    while not await check():
+        elapsed = time.monotonic() - started
+        assert elapsed < limit, f"not seen within {limit} s"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def test_an_admin_change_through_one_instance_clears_the_others_cache(instances: tuple[str, str]):
+    first, second = instances
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as client, asyncio.timeout(TEST_TIMEOUT_SECONDS):
+        login = ok(
+            await client.post(f"{first}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        )
+        admin = {"Authorization": f"Bearer {login['token']}"}
+        assert (await cached(client, f"{second}{PLANS}"))["plans"] == []
+        assert (await cached(client, f"{second}{GENRES}"))["genres"] == []
+
+        ok(await client.post(f"{first}/api/v1/admin/plans", json=BASIC, headers=admin), 201)
+
+        async def second_lists_the_plan() -> bool:
+            return [plan["name"] for plan in ok(await client.get(f"{second}{PLANS}"))["plans"]] == ["Basic"]
+
+        plan_seen_after = await seconds_until(second_lists_the_plan, VISIBLE_WITHIN_SECONDS)
+        # The catalog is another scope: still served from memory on the second instance.
+        assert (await client.get(f"{second}{GENRES}")).headers["x-cache"] == "hit"
+
+        genre = {"slug": "drama", "name": "Drama"}
+        ok(await client.post(f"{first}/api/v1/admin/genres", json=genre, headers=admin), 201)
+
+        async def second_lists_the_genre() -> bool:
+            return [g["slug"] for g in ok(await client.get(f"{second}{GENRES}"))["genres"]] == ["drama"]
+
+        genre_seen_after = await seconds_until(second_lists_the_genre, VISIBLE_WITHIN_SECONDS)
+
+    assert plan_seen_after < VISIBLE_WITHIN_SECONDS
+    assert genre_seen_after < VISIBLE_WITHIN_SECONDS
