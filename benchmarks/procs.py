@@ -27,25 +27,46 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class Server:
-    """One uvicorn process: the same flags for the API and the ceiling app."""
+#: The ASGI servers the harness can run (``scripts/bench --server``); uvicorn is the default.
+SERVERS = ("uvicorn", "granian")
 
-    def __init__(self, name: str, factory: str, environ: dict[str, str], log_dir: Path) -> None:
+
+def server_command(server: str, factory: str, port: int) -> list[str]:
+    """The same settings for the API and the ceiling app: one worker, no access log, websockets
+    without per-message compression and with protocol pings once a minute (as scripts/run and the
+    Dockerfile run uvicorn)."""
+    if server == "granian":
+        command = [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--factory"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop"]
+        return [*command, "--no-access-log", "--log-level", "warning", factory]
+    command = [UVICORN, "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    return [*command, "--ws-per-message-deflate", "false", "--ws-ping-interval", "60"]
+
+
+class Server:
+    """One server process (or, for granian, its one worker: that is what is measured)."""
+
+    def __init__(self, name: str, factory: str, environ: dict[str, str], log_dir: Path, server: str) -> None:
         self.name = name
+        self.server = server
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"{name}.log"
-        command = [UVICORN, "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--no-access-log", "--log-level", "warning"]
-        self.command = command
+        self.command = server_command(server, factory, self.port)
         with self.log.open("wb") as output:
-            self.process = subprocess.Popen(  # noqa: S603  (our own uvicorn, fixed arguments)
-                command, cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT
+            self.process = subprocess.Popen(  # noqa: S603  (our own server, fixed arguments)
+                self.command, cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT
             )
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The process that serves requests: granian's worker, uvicorn itself."""
+        if self.server != "granian":
+            return self.process.pid
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        found = children.read_text().split() if children.exists() else []
+        return int(found[0]) if found else self.process.pid
 
     async def wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -66,8 +87,7 @@ class Server:
         return 0
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return process_cpu_seconds(self.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -79,16 +99,39 @@ class Server:
                 self.process.wait()
 
 
-class CpuMeter:
-    """The server's CPU use over a scenario, in percent of one core."""
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+
+class CpuMeter:
+    """A process's CPU use over a scenario (the server's, or a load generator's), in percent of one core."""
+
+    def __init__(self, server: Server | int) -> None:
+        self.pid = server if isinstance(server, int) else server.pid
         self.began = time.perf_counter()
-        self.cpu = server.cpu_seconds()
+        self.cpu = self._seconds()
+
+    def _seconds(self) -> float:
+        try:
+            return process_cpu_seconds(self.pid)
+        except OSError:
+            return self.cpu  # the process ended meanwhile
 
     def percent(self) -> float:
-        return round(100 * (self.server.cpu_seconds() - self.cpu) / (time.perf_counter() - self.began), 1)
+        return round(100 * (self._seconds() - self.cpu) / (time.perf_counter() - self.began), 1)
+
+
+async def wait_until_idle(server: Server, *, below_percent: float = 15.0, limit_seconds: float = 90.0) -> float:
+    """Wait (bounded) until the server's CPU use over one second drops below ``below_percent``: one
+    scenario's aftermath (thousands of sockets closing) must not be measured as the next one."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < limit_seconds:
+        meter = CpuMeter(server)
+        await asyncio.sleep(1)
+        if meter.percent() < below_percent:
+            break
+    return round(time.perf_counter() - began, 1)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -154,6 +197,10 @@ class Loader:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     @classmethod
     async def start(cls, mode: str, config: dict[str, Any], raw_dir: Path, name: str) -> Loader:

@@ -92,7 +92,9 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
     kib = memory.get("kib_per_connection")
     rows.append(
         _row("players_memory", f"{memory.get('sockets', '?')} players connected: server memory per connection", kib,
-             "KiB/conn", "<= 48 KB per connection", lambda: _f(kib) <= 48 and memory.get("connect_failures", 1) == 0,
+             "KiB/conn", "<= 48 KB per connection",
+             lambda: _f(kib) * 1024 <= 48_000
+             and memory.get("join_errors", 1) == 0 and memory.get("not_joined", 1) == 0,
              detail=f"RSS {memory.get('rss_before_kib')} -> {memory.get('rss_after_kib')} KiB; "
              f"{memory.get('join_errors')} start/connect errors, {memory.get('not_joined')} not admitted within the "
              f"join limit, joined in {memory.get('join_seconds')} s")
@@ -104,7 +106,8 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              p99, "ms p99", "p99 < 5 ms, 0 lost", lambda: _f(p99) < 5 and beats.get("lost", 1) == 0,
              detail=f"p50 {beats.get('p50_ms')} ms, max {beats.get('max_ms')} ms, sent {beats.get('sent')}, "
              f"lost {beats.get('lost')}, sockets closed meanwhile {beats.get('sockets_closed_meanwhile')}, "
-             f"server CPU {beats.get('server_cpu_percent')} %")
+             f"server CPU {beats.get('server_cpu_percent')} %, "
+             f"load generator CPU {beats.get('loader_cpu_percent')} %")
     )  # fmt: skip
     flood = raw.get("heartbeat_flood") or {}
     value = flood.get("round_trips_per_s")
@@ -132,7 +135,8 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              lambda: _f(p99) < 10 and _get(under, "heartbeats", "lost") == 0,
              detail=f"heartbeats {_get(under, 'heartbeats', 'rate_per_s')}/s, lost "
              f"{_get(under, 'heartbeats', 'lost')}; logins {logins.get('statuses')}, p50 {logins.get('p50_ms')} ms, "
-             f"p99 {logins.get('p99_ms')} ms; server CPU {under.get('server_cpu_percent')} %")
+             f"p99 {logins.get('p99_ms')} ms; server CPU {under.get('server_cpu_percent')} %, "
+             f"load generator CPU {under.get('loader_cpu_percent')} %")
     )  # fmt: skip
     writes = raw.get("db_writes") or {}
     value = writes.get("row_writes_per_session_per_flush_period")
@@ -214,6 +218,27 @@ def markdown(summary: dict[str, Any]) -> str:
         f"Data: {seeded['users']} users, {seeded['titles']} titles, {seeded['watch_history_rows']} watch-history rows "
         f"(seeded in {settings['setup_seconds']} s incl. migrations).",
     ]
+    parts += profile_sections(summary["raw"].get("_profiles") or {})
     if summary["notes"]:
         parts += ["", "## Notes", ""] + [f"- {note}" for note in summary["notes"]]
     return "\n".join(parts) + "\n"
+
+
+def profile_sections(profiles: dict[str, Any]) -> list[str]:
+    """Where the API's time went in each profiled scenario (``scripts/bench --profile``)."""
+    if not profiles:
+        return []
+    parts = ["", "## Profiles (py-spy, API process)", ""]
+    for name, profile in profiles.items():
+        if not profile["samples"]:
+            continue
+        parts += [f"**{name}** ({profile['samples']} samples)", ""]
+        parts.append(
+            "- own code, inclusive: "
+            + "; ".join(f"{item['frame']} {item['percent']}%" for item in profile["own_inclusive"][:8])
+        )
+        parts.append(
+            "- leaf functions: " + "; ".join(f"{item['frame']} {item['percent']}%" for item in profile["self"][:8])
+        )
+        parts.append("")
+    return parts

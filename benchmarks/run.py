@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +26,8 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from benchmarks import report
-from benchmarks.procs import ROOT, CpuMeter, Loader, Server, run_loader, run_wrk
+from benchmarks import profiles, report
+from benchmarks.procs import ROOT, SERVERS, CpuMeter, Loader, Server, run_loader, run_wrk, wait_until_idle
 from benchmarks.seed import BENCH_PASSWORD, Seeded, drop_database, recreate_database, seed
 
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -127,8 +128,19 @@ def api_environ(database_url: str, redis_prefix: str, secret: str, var_dir: Path
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, out: Path, *, smoke: bool, profile: bool) -> None:
+    def __init__(
+        self,
+        sizes: Sizes,
+        out: Path,
+        *,
+        smoke: bool,
+        profile: bool,
+        only: frozenset[str] = frozenset(),
+        server: str = "uvicorn",
+    ) -> None:
         self.sizes = sizes
+        self.server = server
+        self.only = only
         self.out = out
         self.raw = out / "raw"
         self.smoke = smoke
@@ -167,7 +179,7 @@ class Bench:
         await asyncio.to_thread(upgrade_database, build_sqlalchemy_config(settings))
 
     def _server(self, name: str, factory: str, environ: dict[str, str]) -> Server:
-        server = Server(name, factory, environ, self.raw)
+        server = Server(name, factory, environ, self.raw, self.server)
         self.servers.append(server)
         return server
 
@@ -208,6 +220,17 @@ class Bench:
         command += [str(self.raw / f"{name}.profile.txt"), "--format", "raw", "--nonblocking"]
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
+    async def profiled(self, name: str, scenario: Awaitable[dict[str, Any]], seconds: float | None = None) -> Any:
+        """Run a scenario while py-spy samples the API (with ``--profile``), keeping a summary."""
+        spy = self.py_spy(name, self.sizes.http_seconds if seconds is None else seconds)
+        result = await scenario
+        if spy:
+            await asyncio.to_thread(spy.wait, 60)
+            raw = self.raw / f"{name}.profile.txt"
+            if raw.exists():
+                self.results.setdefault("_profiles", {})[name] = profiles.summarize(raw)
+        return result
+
     # ---- scenarios ---------------------------------------------------------------------------
     async def ceilings(self) -> None:
         ping = await self.wrk("ceiling_ping", self.ceiling, "/ping")
@@ -223,24 +246,20 @@ class Bench:
         self.record("ceiling_ws_echo", **echo)
 
     async def http(self) -> None:
-        spy = self.py_spy("plans", self.sizes.http_seconds)
-        self.record("plans", **await self.wrk("plans", self.api, "/api/v1/plans"))
-        if spy:
-            spy.wait(timeout=60)
-        self.record("content", **await self.wrk("content", self.api, "/api/v1/content?limit=20"))
+        self.record("plans", **await self.profiled("plans", self.wrk("plans", self.api, "/api/v1/plans")))
+        content = self.wrk("content", self.api, "/api/v1/content?limit=20")
+        self.record("content", **await self.profiled("content", content))
         tokens = self.tokens(list(range(min(1000, len(self.seeded.user_ids)))))
         script = lua_script(self.raw / "profile.lua", "GET", "/api/v1/users/profile", tokens, body=None)
-        self.record("profile", **await self.wrk("profile", self.api, "/api/v1/users/profile", script=script))
+        profile = self.wrk("profile", self.api, "/api/v1/users/profile", script=script)
+        self.record("profile", **await self.profiled("profile", profile))
 
     async def admission(self) -> None:
         users = self.seeded.users_on("Basic")[: self.sizes.admission_users]
         body = json.dumps({"content_id": self.seeded.free_titles[0], "device_id": "DEVICE"})
         target = "/api/v1/playback/sessions"
         script = lua_script(self.raw / "admission.lua", "POST", target, self.tokens(users), body=body, devices=3)
-        spy = self.py_spy("admission", self.sizes.http_seconds)
-        result = await self.wrk("admission", self.api, "/api/v1/playback/sessions", script=script)
-        if spy:
-            spy.wait(timeout=60)
+        result = await self.profiled("admission", self.wrk("admission", self.api, target, script=script))
         result["users"] = len(users)
         result["devices_per_user"] = 3
         result["plan_device_limit"] = 2
@@ -250,15 +269,13 @@ class Bench:
     async def flood(self) -> None:
         users = self.seeded.users_on("Premium")[: self.sizes.flood_sockets]
         meter = CpuMeter(self.api)
-        spy = self.py_spy("flood", self.sizes.ws_seconds)
-        result = await run_loader(
+        loader = run_loader(
             "flood",
             {"base": self.api.url, "tokens": self.tokens(users), "content_id": self.seeded.free_titles[1],
              "duration": self.sizes.ws_seconds},
             self.raw, "flood", self.sizes.ws_seconds + 90,
         )  # fmt: skip
-        if spy:
-            spy.wait(timeout=60)
+        result = await self.profiled("flood", loader, self.sizes.ws_seconds)
         result["server_cpu_percent"] = meter.percent()
         self.record("heartbeat_flood", **result)
 
@@ -298,17 +315,19 @@ class Bench:
             # Heartbeats at a fixed rate across every socket, with database writes counted.
             await asyncio.sleep(1.5)
             stats_before = await db_stats(self.dsn)
-            meter = CpuMeter(self.api)
-            spy = self.py_spy("heartbeats", sizes.heartbeat_seconds)
+            meter, loader_meter = CpuMeter(self.api), CpuMeter(loader.pid)
             await loader.send(f"hb {sizes.heartbeat_rate} {sizes.heartbeat_seconds} {count}")
-            beats = await loader.read(sizes.heartbeat_seconds + 60)
+            beats = await self.profiled(
+                "heartbeats", loader.read(sizes.heartbeat_seconds + 60), sizes.heartbeat_seconds
+            )
             cpu = meter.percent()
-            if spy:
-                spy.wait(timeout=60)
             await asyncio.sleep(1.5)  # statistics reach pg_stat_database within a second
             stats_after = await db_stats(self.dsn)
             beats.pop("event", None)
-            self.record("heartbeats", **beats, server_cpu_percent=cpu, rss_kib=self.api.rss_kib())
+            self.record(
+                "heartbeats", **beats, server_cpu_percent=cpu, loader_cpu_percent=loader_meter.percent(),
+                rss_kib=self.api.rss_kib(),
+            )  # fmt: skip
             delta = {key: stats_after[key] - stats_before[key] for key in stats_before}
             row_writes = delta["tup_inserted"] + delta["tup_updated"] + delta["tup_deleted"]
             flush = 30
@@ -332,13 +351,16 @@ class Bench:
                     self.raw, "logins", sizes.heartbeat_seconds + 90,
                 )
             )  # fmt: skip
-            meter = CpuMeter(self.api)
+            meter, loader_meter = CpuMeter(self.api), CpuMeter(loader.pid)
             await loader.send(f"hb {sizes.login_player_rate} {sizes.heartbeat_seconds} {sizes.login_players}")
             under_load = await loader.read(sizes.heartbeat_seconds + 60)
             logins = await logins_task
             under_load.pop("event", None)
             logins.pop("event", None)
-            self.record("logins_under_load", heartbeats=under_load, logins=logins, server_cpu_percent=meter.percent())
+            self.record(
+                "logins_under_load", heartbeats=under_load, logins=logins, server_cpu_percent=meter.percent(),
+                loader_cpu_percent=loader_meter.percent(),
+            )  # fmt: skip
             await loader.send("quit")
             await loader.read(60)
         finally:
@@ -346,6 +368,7 @@ class Bench:
             await loader.finish(10)
 
     async def eviction(self) -> None:
+        self.results.setdefault("_idle_waits", {})["eviction"] = await wait_until_idle(self.api)
         second = self._server("api-2", "reelhouse.app:create_app", api_environ(
             self.dsn, self.prefix, self.secret, self.raw / "var"))  # fmt: skip
         await second.wait_healthy()
@@ -369,6 +392,8 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         started = datetime.now(UTC)
         steps = [self.ceilings, self.http, self.admission, self.flood, self.players, self.eviction]
+        if self.only:
+            steps = [step for step in steps if step.__name__ in self.only or step == self.ceilings]
         try:
             async with asyncio.timeout(self.sizes.run_timeout):
                 await self.setup()
@@ -387,12 +412,14 @@ class Bench:
         return {
             "generated_at": started.isoformat(timespec="seconds"),
             "mode": "smoke" if self.smoke else "full",
-            "command": "scripts/bench" + (" --smoke" if self.smoke else ""),
+            "command": "scripts/bench"
+            + (" --smoke" if self.smoke else "")
+            + (f" --server {self.server}" if self.server != "uvicorn" else ""),
             "machine": await machine(),
             "settings": {
                 "environment": "production",
                 "workers": 1,
-                "server": "uvicorn (uvloop, httptools), --no-access-log, one process; ceiling app the same",
+                "server": SERVER_DESCRIPTIONS[self.server],
                 "deviations": [
                     "RATE_LIMIT_ENABLED=false (the default 60/min per IP would measure the limiter)",
                     "WS_MAX_MESSAGES_PER_SECOND=1000 (the flood scenario exceeds a player's 5/s)",
@@ -440,17 +467,42 @@ async def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
+STEPS = ("http", "admission", "flood", "players", "eviction")
+SERVER_DESCRIPTIONS = {
+    "uvicorn": "uvicorn (uvloop, httptools, websockets-sansio), --no-access-log, no websocket compression, "
+    "pings every 60 s, one process; ceiling app the same",
+    "granian": "granian (ASGI, uvloop), one worker process, --no-access-log; ceiling app the same",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny counts, about half a minute")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="where results go")
-    parser.add_argument("--profile", action="store_true", help="py-spy the API during admission and heartbeats")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the API with py-spy in every scenario; summaries go into the results",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated scenario groups to run (the ceilings always run): {', '.join(STEPS)}",
+    )
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn", help="the ASGI server to run both apps on")
     args = parser.parse_args(argv)
+    only = frozenset(name for name in args.only.split(",") if name)
+    if unknown := only - set(STEPS):
+        parser.error(f"unknown scenario groups: {', '.join(sorted(unknown))}")
+    if not shutil.which("wrk"):
+        parser.error("wrk is not installed (Debian: apt-get install wrk); scripts/test installs it when run as root")
     sizes = SMOKE if args.smoke else FULL
-    bench = Bench(sizes, args.out, smoke=args.smoke, profile=args.profile)
+    bench = Bench(sizes, args.out, smoke=args.smoke, profile=args.profile, only=only, server=args.server)
     summary = asyncio.run(bench.run())
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "smoke" if args.smoke else "latest"
+    name = "smoke" if args.smoke else "latest" if not only else "partial"
+    if args.server != "uvicorn":
+        name += f"-{args.server}"
     (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     (args.out / f"{name}.md").write_text(report.markdown(summary))
     print(report.markdown(summary))

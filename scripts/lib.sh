@@ -136,6 +136,7 @@ ensure_services() {
         say "using Redis at TEST_REDIS_URL"
     fi
     ensure_chromium
+    ensure_wrk
 }
 
 # ensure_chromium: the headless browser of tests/browser (Debian package chromium at /usr/bin/chromium),
@@ -144,4 +145,12 @@ ensure_chromium() {
     [[ -x /usr/bin/chromium ]] && return 0
     apt_install chromium && [[ -x /usr/bin/chromium ]] && return 0
     say "Chromium is not installed (Debian: apt-get install chromium as root): the browser tests will be skipped"
+}
+
+# ensure_wrk: the HTTP load generator of scripts/bench (its smoke run is part of the suite),
+# installed when we are root on Debian; otherwise the benchmark says it is missing.
+ensure_wrk() {
+    command -v wrk >/dev/null && return 0
+    apt_install wrk && command -v wrk >/dev/null && return 0
+    say "wrk is not installed (Debian: apt-get install wrk as root): scripts/bench cannot run"
 }
