@@ -53,19 +53,20 @@ class Sizes:
     eviction_samples: int
     join_limit_seconds: float
     run_timeout: float
+    warmup_seconds: float
 
 
 FULL = Sizes(
     users=10_000, titles=2_000, history_per_user=25, http_seconds=10, ws_seconds=10, connections=64,
     flood_sockets=64, admission_users=500, players=10_000, heartbeat_rate=1000, heartbeat_seconds=20,
     login_players=5_000, login_player_rate=500, login_rate=20, eviction_samples=200, join_limit_seconds=150,
-    run_timeout=900,
+    run_timeout=900, warmup_seconds=3,
 )  # fmt: skip
 SMOKE = Sizes(
     users=300, titles=60, history_per_user=5, http_seconds=1, ws_seconds=1, connections=16,
     flood_sockets=8, admission_users=50, players=200, heartbeat_rate=100, heartbeat_seconds=1.5,
     login_players=100, login_player_rate=50, login_rate=5, eviction_samples=5, join_limit_seconds=20,
-    run_timeout=120,
+    run_timeout=120, warmup_seconds=0,
 )  # fmt: skip
 
 
@@ -212,6 +213,14 @@ class Bench:
         result["server_cpu_percent"] = meter.percent()
         return result
 
+    async def warm(self, name: str, server: Server, target: str, **kwargs: Any) -> None:
+        """The same load for a moment first, unmeasured: caches fill and connection pools open, as
+        on a server that has been up for a while (every HTTP scenario, the ceiling too)."""
+        seconds = self.sizes.warmup_seconds
+        if seconds:
+            raw = self.raw / f"{name}.warmup.txt"
+            await run_wrk(server.url + target, seconds, self.sizes.connections, raw, **kwargs)
+
     def py_spy(self, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
         spy = shutil.which("py-spy") or str(ROOT / ".venv/bin/py-spy")
         if not self.profile or not Path(spy).exists():
@@ -233,6 +242,7 @@ class Bench:
 
     # ---- scenarios ---------------------------------------------------------------------------
     async def ceilings(self) -> None:
+        await self.warm("ceiling_ping", self.ceiling, "/ping")
         ping = await self.wrk("ceiling_ping", self.ceiling, "/ping")
         self.record("ceiling_ping", **ping)
         meter = CpuMeter(self.ceiling)
@@ -246,11 +256,14 @@ class Bench:
         self.record("ceiling_ws_echo", **echo)
 
     async def http(self) -> None:
+        await self.warm("plans", self.api, "/api/v1/plans")
         self.record("plans", **await self.profiled("plans", self.wrk("plans", self.api, "/api/v1/plans")))
+        await self.warm("content", self.api, "/api/v1/content?limit=20")
         content = self.wrk("content", self.api, "/api/v1/content?limit=20")
         self.record("content", **await self.profiled("content", content))
         tokens = self.tokens(list(range(min(1000, len(self.seeded.user_ids)))))
         script = lua_script(self.raw / "profile.lua", "GET", "/api/v1/users/profile", tokens, body=None)
+        await self.warm("profile", self.api, "/api/v1/users/profile", script=script)
         profile = self.wrk("profile", self.api, "/api/v1/users/profile", script=script)
         self.record("profile", **await self.profiled("profile", profile))
 
@@ -259,6 +272,7 @@ class Bench:
         body = json.dumps({"content_id": self.seeded.free_titles[0], "device_id": "DEVICE"})
         target = "/api/v1/playback/sessions"
         script = lua_script(self.raw / "admission.lua", "POST", target, self.tokens(users), body=body, devices=3)
+        await self.warm("admission", self.api, target, script=script)
         result = await self.profiled("admission", self.wrk("admission", self.api, target, script=script))
         result["users"] = len(users)
         result["devices_per_user"] = 3

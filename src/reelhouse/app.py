@@ -46,6 +46,7 @@ from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
 from reelhouse.platform.metrics import MetricsController, prometheus_config
 from reelhouse.platform.ratelimit import RateLimitMiddleware
+from reelhouse.platform.runtime import tune_garbage_collector
 from reelhouse.platform.state import AppServices
 from reelhouse.playback.controllers import WatchHistoryController
 from reelhouse.playback.events import ensure_event_partitions
@@ -243,6 +244,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         # Sockets accepted from now on must not miss a notice: wait (bounded) for the subscription.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(subscribed.wait(), PLAYER_NOTICES_SUBSCRIBE_SECONDS)
+        if settings.is_production:
+            tune_garbage_collector()  # a server process; test runs build many apps in one process
 
     async def _listen_for_player_notices(self, subscribed: asyncio.Event) -> None:
         """Hand stream-termination notices from every instance to the sockets held here."""

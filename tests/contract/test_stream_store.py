@@ -212,6 +212,17 @@ class TestHeartbeatBatches:
             assert live is not None
             assert live.position == float(index)
 
+    async def test_a_server_that_lost_its_scripts_is_given_them_again(self, streams, implementation, request):
+        if implementation != "redis":
+            pytest.skip("only Redis keeps scripts")
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await request.getfixturevalue("redis_client").script_flush()
+        outcomes = await streams.heartbeat_many([HeartbeatReport("u1", tv.session_id, 7.0, "playing")])
+        assert outcomes[0].alive
+        await request.getfixturevalue("redis_client").script_flush()
+        assert (await start(streams, stream("u1", "phone"))).admitted
+
     async def test_a_failed_round_trip_fails_only_the_heartbeats_it_carried(self, streams):
         tv = stream("u1", "tv")
         await start(streams, tv)

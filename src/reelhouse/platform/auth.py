@@ -83,12 +83,13 @@ class AccessTokenMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=user, auth=claims)
 
 
-def requires_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+# Guards are coroutines: the framework runs a plain function guard in a worker thread.
+async def requires_user(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.scope.get("user") is None:
         raise AuthenticationRequired()
 
 
-def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     user = connection.scope.get("user")
     if user is None:
         raise AuthenticationRequired()

@@ -18,14 +18,14 @@ The rules, with their defaults from ``PlaybackSettings``:
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import contains_eager, selectinload
 
 from reelhouse.catalog.models import Content
@@ -298,7 +298,8 @@ class WatchHistoryService:
                 now=now,
                 playing=playing,
             )
-            inserted_id = await self.session.scalar(self._insert_if_absent(user_id, content.id, first, now))
+            statement, values = self._insert_if_absent(user_id, content.id, first, now)
+            inserted_id = await self.session.scalar(statement, values)
             if inserted_id is not None:
                 return inserted_id, True
             # A concurrent first report inserted the row: update it like any later report.
@@ -330,29 +331,26 @@ class WatchHistoryService:
 
     def _insert_if_absent(
         self, user_id: uuid.UUID, content_id: uuid.UUID, state: ProgressState, now: datetime
-    ) -> Executable:
-        insert = postgresql.insert if self.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        return (
-            insert(WatchHistory)
-            .values(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                content_id=content_id,
-                watched_seconds=state.watched_seconds,
-                total_seconds=state.total_seconds,
-                progress_percent=state.progress_percent,
-                resume_position_seconds=state.resume_position_seconds,
-                status=state.status,
-                play_count=state.play_count,
-                completed_at=state.completed_at,
-                last_watched_at=now,
-                hidden=False,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["user_id", "content_id"])
-            .returning(WatchHistory.id)
-        )
+    ) -> tuple[Executable, dict[str, Any]]:
+        """The first report's row, inserted unless a concurrent one was first: one statement per
+        dialect, built once, with the values as parameters (so it is compiled once, not per call)."""
+        values = {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "content_id": content_id,
+            "watched_seconds": state.watched_seconds,
+            "total_seconds": state.total_seconds,
+            "progress_percent": state.progress_percent,
+            "resume_position_seconds": state.resume_position_seconds,
+            "status": state.status,
+            "play_count": state.play_count,
+            "completed_at": state.completed_at,
+            "last_watched_at": now,
+            "hidden": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return _insert_if_absent_statement(self.session.get_bind().dialect.name), values
 
     async def hide(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> None:
         entry = await self.session.scalar(
@@ -472,3 +470,22 @@ __all__ = [
     "titles_watched_by",
     "viewers_per_title",
 ]
+
+
+@functools.cache
+def _insert_if_absent_statement(dialect: str) -> Executable:
+    """Plain SQL, because this version's dialect inserts (``ON CONFLICT``) are compiled on every
+    execution; a text statement is compiled once. Both PostgreSQL and SQLite (3.35+) accept it."""
+    del dialect  # the same statement for both
+    columns = WatchHistory.__table__.c
+    names = (
+        "id", "user_id", "content_id", "watched_seconds", "total_seconds", "progress_percent",
+        "resume_position_seconds", "status", "play_count", "completed_at", "last_watched_at", "hidden",
+        "created_at", "updated_at",
+    )  # fmt: skip
+    statement = text(
+        f"INSERT INTO {WatchHistory.__tablename__} ({', '.join(names)}) "  # noqa: S608  (fixed names)
+        f"VALUES ({', '.join(':' + name for name in names)}) "
+        "ON CONFLICT (user_id, content_id) DO NOTHING RETURNING id"
+    )
+    return statement.bindparams(*(bindparam(name, type_=columns[name].type) for name in names)).columns(columns["id"])

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelhouse.platform.auth import CurrentUser, requires_admin, requires_user
+from reelhouse.platform.auth import CurrentUser, provide_current_user, requires_admin, requires_user
 from reelhouse.platform.state import AppServices
 from reelhouse.playback.sessions import PlaybackService
 from reelhouse.playback.streams import EndReason, StreamSession
@@ -88,8 +89,10 @@ def public_base(request: Request[Any, Any, Any], services: AppServices) -> str:
     return configured or str(request.base_url).rstrip("/")
 
 
-def provide_playback_service(db_session: AsyncSession, services: AppServices) -> PlaybackService:
-    return PlaybackService(db_session, services)
+def provide_playback_service(db_session: AsyncSession, state: State) -> PlaybackService:
+    # The app's services from the state, not as a dependency: one dependency per level lets the
+    # framework resolve them without a task group per request (admission is a hot path).
+    return PlaybackService(db_session, state.services)
 
 
 class PlaybackSessionController(Controller):
@@ -106,13 +109,9 @@ class PlaybackSessionController(Controller):
         "plan's device limit is reached) and returns the playback token and stream URL",
     )
     async def start(
-        self,
-        request: Request[Any, Any, Any],
-        data: StartPlayback,
-        current_user: CurrentUser,
-        playback: PlaybackService,
-        services: AppServices,
+        self, request: Request[CurrentUser, Any, Any], data: StartPlayback, playback: PlaybackService
     ) -> PlaybackStarted:
+        current_user, services = provide_current_user(request), playback.app
         started = await playback.start(
             current_user.id,
             data.content_id,

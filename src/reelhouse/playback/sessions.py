@@ -213,6 +213,10 @@ class PlaybackService:
 
     # starting and stopping
 
+    @property
+    def app(self) -> AppServices:
+        return self._app
+
     async def start(
         self,
         user_id: uuid.UUID,

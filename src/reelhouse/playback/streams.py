@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from redis.exceptions import NoScriptError
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -131,6 +133,10 @@ class StoreTimings:
     flush_interval_ms: int
     #: How long an ended session's reason is remembered.
     ended_ttl_seconds: int = 86_400
+
+
+#: Users swept per round trip.
+SWEEP_CHUNK = 500
 
 
 def _now_ms() -> int:
@@ -376,27 +382,22 @@ class RedisStreamStore:
     async def admit(
         self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
     ) -> Admission:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._admit(
-                keys=self._keys(new.user_id),
-                args=[
-                    *self._common(new.user_id),
-                    self._timings.grace_ms,
-                    limit,
-                    "1" if reject_when_full else "0",
-                    new.session_id,
-                    new.user_id,
-                    new.device_id,
-                    new.device_name,
-                    new.content_id,
-                    repr(float(new.position)),
-                    replace_session_id or "",
-                ],
-                client=pipe,
-            )
-            # In the same round trip, admitted or not: the sweeper forgets users with nothing live.
-            pipe.zadd(self._index_key, {new.user_id: _now_ms()})
-            raw, _ = await pipe.execute()
+        args = [
+            *self._common(new.user_id),
+            self._timings.grace_ms,
+            limit,
+            "1" if reject_when_full else "0",
+            new.session_id,
+            new.user_id,
+            new.device_id,
+            new.device_name,
+            new.content_id,
+            repr(float(new.position)),
+            replace_session_id or "",
+        ]
+        # In the same round trip, admitted or not: the sweeper forgets users with nothing live.
+        index = ("ZADD", self._index_key, _now_ms(), new.user_id)
+        raw, _ = await self._pipelined(self._admit, [(self._keys(new.user_id), args)], then=[index])
         result = json.loads(raw)
         return Admission(
             admitted=bool(result["admitted"]),
@@ -408,22 +409,45 @@ class RedisStreamStore:
         return (await self.heartbeat_many([HeartbeatReport(user_id, session_id, position, state)]))[0]
 
     async def heartbeat_many(self, reports: Sequence[HeartbeatReport]) -> list[HeartbeatOutcome]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for report in reports:
-                await self._heartbeat(
-                    keys=self._keys(report.user_id),
-                    args=[
-                        *self._common(report.user_id),
-                        self._timings.grace_ms,
-                        report.session_id,
-                        repr(float(report.position)),
-                        report.state,
-                        self._timings.flush_interval_ms,
-                    ],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        calls = [
+            (
+                self._keys(report.user_id),
+                [
+                    *self._common(report.user_id),
+                    self._timings.grace_ms,
+                    report.session_id,
+                    repr(float(report.position)),
+                    report.state,
+                    self._timings.flush_interval_ms,
+                ],
+            )
+            for report in reports
+        ]
+        results = await self._pipelined(self._heartbeat, calls)
         return [_heartbeat_outcome(json.loads(raw)) for raw in results]
+
+    async def _pipelined(
+        self, script: Any, calls: Sequence[tuple[list[str], list[Any]]], then: Sequence[tuple[Any, ...]] = ()
+    ) -> list[Any]:
+        """Run ``script`` once per call, then any plain ``then`` commands, in one round trip.
+
+        ``EVALSHA`` straight away (a pipeline of script objects would first ask the server
+        whether the scripts exist, a round trip of its own); a server that lost its scripts
+        (restarted, flushed) gets them loaded again and the whole batch retried once.
+        """
+        for attempt in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                for command in then:
+                    pipe.execute_command(*command)
+                try:
+                    return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    await self._redis.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def end(self, user_id: str, session_id: str, reason: EndReason) -> EndedStream | None:
         result = await self._run(self._end, user_id, session_id, reason.value)
@@ -442,12 +466,19 @@ class RedisStreamStore:
             return []
         ended: list[EndedStream] = []
         members: list[Any] = await self._redis.zrange(self._index_key, 0, -1, withscores=True)
-        for user, score in members:
-            user_id = _text(user)
-            result = await self._run(self._sweep_user, user_id, self._timings.grace_ms)
-            ended.extend(_ended_from(item) for item in _as_list(result["ended"]))
-            if int(result["remaining"]) == 0:
-                await self._forget_idle_user(keys=[self._index_key], args=[user_id, repr(score)])
+        # Users in pipelined chunks: a few round trips for thousands of users, and the event loop
+        # serves sockets between chunks.
+        for start in range(0, len(members), SWEEP_CHUNK):
+            chunk = [(_text(user), score) for user, score in members[start : start + SWEEP_CHUNK]]
+            calls = [(self._keys(user_id), [*self._common(user_id), self._timings.grace_ms]) for user_id, _ in chunk]
+            idle: list[tuple[list[str], list[Any]]] = []
+            for (user_id, score), raw in zip(chunk, await self._pipelined(self._sweep_user, calls), strict=True):
+                result = json.loads(raw)
+                ended.extend(_ended_from(item) for item in _as_list(result["ended"]))
+                if int(result["remaining"]) == 0:
+                    idle.append(([self._index_key], [user_id, repr(score)]))
+            if idle:
+                await self._pipelined(self._forget_idle_user, idle)
         return ended
 
     async def live(self, user_id: str) -> list[StreamSession]:
