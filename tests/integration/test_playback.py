@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,9 @@ from litestar.exceptions import WebSocketDisconnect
 from test_subscriptions import move_end_date
 
 from helpers import auth, in_app_loop
+from reelhouse.catalog.models import Content
+from reelhouse.platform.db import session_scope
+from reelhouse.playback.history import WatchHistoryService
 from reelhouse.subscriptions.services import settle_expired_subscriptions
 
 PLAYBACK = "/api/v1/playback/sessions"
@@ -386,6 +390,43 @@ class TestExpiry:
 
 
 class TestProgress:
+    async def test_a_queued_position_older_than_what_is_saved_changes_nothing(self, client, world):
+        viewer = await new_user(client)
+        services = client.app.state.services
+
+        async def final_save_then_late_flush() -> None:
+            async with session_scope(services.db_config) as db:
+                content = await db.get(Content, uuid.UUID(world["free"]))
+                assert content is not None
+                history = WatchHistoryService(db, services)
+                observed = datetime.now(UTC)
+                await history.store_position(viewer.id, content, 300.0)  # the stream's final save
+                await history.store_position(viewer.id, content, 120.0, observed_at=observed)  # queued earlier
+
+        in_app_loop(client, final_save_then_late_flush)
+        history = (await client.get("/api/v1/watch-history", headers=viewer.headers)).json()["watch_history"]
+        assert [entry["watched_seconds"] for entry in history] == [300]
+
+    async def test_positions_of_live_streams_are_saved_every_flush_period(self, make_client):
+        async with make_client(PROGRESS_FLUSH_SECONDS="1") as client:
+            admin = await new_admin(client)
+            film = await create_title(client, admin, title="Slow Burn", duration_seconds=7200)
+            viewer = await new_user(client)
+            body = await started(client, viewer, film["id"], "tv")
+            history: list[dict[str, Any]] = []
+            with await client.websocket_connect(ws_path(body)) as ws:
+                assert heartbeat(ws, 600.0)["type"] == "ack"
+                await asyncio.sleep(1.1)
+                assert heartbeat(ws, 900.0)["type"] == "ack"  # due: queued, written a moment later
+                for _ in range(40):  # while the stream is still live
+                    await asyncio.sleep(0.1)
+                    response = await client.get("/api/v1/watch-history", headers=auth(viewer.token))
+                    history = response.json()["watch_history"]
+                    if history:
+                        break
+                assert [entry["watched_seconds"] for entry in history] == [900]
+                assert (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"] != []
+
     async def test_a_device_taking_over_resumes_where_the_evicted_device_was(self, client, world):
         plan = await create_plan(client, world["admin"], max_devices=1)
         viewer = await subscriber(client, plan)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class QueuedPosition:
 class PositionWriter:
     """Flush-due positions, written together ``delay_seconds`` after the first of a batch."""
 
+    #: Positions per transaction: a commit's bookkeeping is synchronous work, kept to milliseconds.
+    MAX_BATCH = 100
+
     def __init__(self, app: AppServices, delay_seconds: float = 0.5) -> None:
         self._app = app
         self._delay = delay_seconds
@@ -113,9 +117,13 @@ class PositionWriter:
             self._writer = None
 
     async def _write_queued(self) -> None:
-        batch, self._queued = list(self._queued.values()), {}
-        if not batch:
-            return
+        while self._queued:
+            batch = list(itertools.islice(self._queued.values(), self.MAX_BATCH))
+            for item in batch:
+                del self._queued[item.session.session_id]
+            await self._write(batch)
+
+    async def _write(self, batch: list[QueuedPosition]) -> None:
         try:
             async with session_scope(self._app.db_config) as db:
                 history = WatchHistoryService(db, self._app)

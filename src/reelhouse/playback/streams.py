@@ -135,8 +135,8 @@ class StoreTimings:
     ended_ttl_seconds: int = 86_400
 
 
-#: Users swept per round trip.
-SWEEP_CHUNK = 500
+#: Users swept per round trip (each chunk is a few milliseconds of work for the event loop).
+SWEEP_CHUNK = 100
 
 
 def _now_ms() -> int:
