@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import uuid
@@ -100,12 +99,10 @@ class PositionWriter:
         self._queued.pop(session_id, None)
 
     async def drain(self) -> None:
-        """Write whatever is queued now (shutdown)."""
+        """Write everything queued (shutdown): the running writer finishes its batches (a cancelled
+        transaction would lose the positions it had taken), then whatever is left is written."""
         if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-        self._writer = None
+            await asyncio.shield(self._writer)
         await self._write_queued()
 
     async def _write_soon(self) -> None:
