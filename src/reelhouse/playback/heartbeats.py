@@ -78,7 +78,7 @@ class PositionWriter:
     """Flush-due positions, written together ``delay_seconds`` after the first of a batch."""
 
     #: Positions per transaction: a commit's bookkeeping is synchronous work, kept to milliseconds.
-    MAX_BATCH = 100
+    MAX_BATCH = 25
 
     def __init__(self, app: AppServices, delay_seconds: float = 0.5) -> None:
         self._app = app
