@@ -91,12 +91,6 @@ class StartedStream:
 
 
 @dataclass(frozen=True, slots=True)
-class HeartbeatReply:
-    alive: bool
-    reason: EndReason | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class UserSnapshot:
     active: bool
     access_level: AccessLevel
@@ -367,10 +361,7 @@ class PlaybackService:
             event.listen(self.session.sync_session, "after_commit", publish_pending)
             event.listen(self.session.sync_session, "after_soft_rollback", publish_pending)
 
-    # heartbeats (the websocket's hot path: no database unless a flush is due)
-
-    async def save_heartbeat_position(self, session: StreamSession) -> None:
-        await self._save_position(session, playing=session.state == "playing")
+    # positions
 
     async def _save_position(self, session: StreamSession, *, playing: bool) -> None:
         self._app.positions.discard(session.session_id)

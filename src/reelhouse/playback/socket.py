@@ -203,6 +203,9 @@ class PlayerConnection:
             {"type": "ack", "next_heartbeat_seconds": app.settings.playback.heartbeat_interval_seconds}
         ).decode()
         self._reading: anyio.CancelScope | None = None
+        #: True only while the reader waits for the next message (nothing of its own under way).
+        self._idle = False
+        self._told: EndReason | None = None
         self._ending: asyncio.Task[None] | None = None
 
     async def close(self, code: int, reason: str = "") -> None:
@@ -212,8 +215,9 @@ class PlayerConnection:
                 await self.socket.close(code=code, reason=reason[:120])
 
     async def end_with(self, reason: EndReason) -> None:
-        if self.closed:
-            return
+        if self.closed or self._told is not None:
+            return  # told already (this stream's own ending and its notice may cross)
+        self._told = reason
         with contextlib.suppress(Exception):
             await self.socket.send_json(terminated_message(reason))
         await self.close(TERMINATION_DETAILS[reason][0], reason.value)
@@ -225,7 +229,9 @@ class PlayerConnection:
 
     async def _end_and_stop(self, reason: EndReason) -> None:
         await self.end_with(reason)
-        if self._reading is not None:
+        # Interrupt the reader only while it waits for a message: cancelling it mid-work (say, a
+        # transaction being closed) would break that work. Busy, it sees the socket closed next.
+        if self._idle and self._reading is not None:
             self._reading.cancel()
 
     async def run(self) -> None:
@@ -242,11 +248,14 @@ class PlayerConnection:
 
     async def read_messages(self) -> None:
         limit = self.app.settings.playback.ws_max_message_bytes
-        while not self.closed:
+        while not self.closed and self._told is None:
+            self._idle = True
             try:
                 event = await self.socket.receive()
             except WebSocketDisconnect:
                 return
+            finally:
+                self._idle = False
             if event["type"] == "websocket.disconnect":
                 self.closed = True
                 return
