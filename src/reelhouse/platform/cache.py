@@ -352,11 +352,13 @@ class PublicCacheMiddleware(ASGIMiddleware):
                 else:
                     chunks.append(body)
                     complete = not message.get("more_body", False)
+                    if complete:
+                        # Kept before the last part goes out: a client that sends its next request
+                        # the moment this answer is complete must find it.
+                        self.cache.store(key, cache_scope, generation, kept_headers, b"".join(chunks))
             await send(message)
 
         await next_app(scope, receive, keep)
-        if complete and kept_headers is not None:
-            self.cache.store(key, cache_scope, generation, kept_headers, b"".join(chunks))
 
 
 def storable_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]] | None:
