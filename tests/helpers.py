@@ -91,3 +91,9 @@ async def profile_status(client: Client, token: str) -> int:
 async def refresh_status(client: Client, refresh: str) -> int:
     """The status of rotating ``refresh`` (it is spent when this returns 200)."""
     return (await client.post("/api/v1/auth/refresh", json={"refresh": refresh})).status_code
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON body of a response that must have ``status``; the request and body when not."""
+    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
+    return response.json()

@@ -12,14 +12,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from conftest import ROOT, TEST_JWT_SECRET
+from conftest import ROOT, TEST_JWT_SECRET, build_settings, reset_state
 
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
@@ -108,3 +109,20 @@ def running_servers(environ: dict[str, str], count: int, log_dir: Path) -> Itera
     """``count`` uvicorn processes of the app, started at once; yields their base URLs."""
     with running_processes(environ, count, log_dir) as servers:
         yield [url for url, _ in servers]
+
+
+@asynccontextmanager
+async def emptied_shared_state(postgres_url: str, redis_url: str, prefix: str) -> AsyncIterator[str]:
+    """The database and the Redis keys under ``prefix`` that several processes share: empty
+    before the test, emptied after it; yields the prefix."""
+    settings = build_settings(DATABASE_URL=postgres_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix)
+    await reset_state(settings)
+    yield prefix
+    await reset_state(settings)
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

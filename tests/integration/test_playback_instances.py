@@ -18,13 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from catalog_helpers import title_fields
-from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from conftest import build_settings, reset_state
 from helpers import PASSWORD
-from servers import running_processes, running_servers, server_environ
+from servers import emptied_shared_state, running_processes, running_servers, server_environ
 
 pytestmark = pytest.mark.slow
 
@@ -39,18 +37,8 @@ PLAYBACK = "/api/v1/playback/sessions"
 @pytest.fixture
 async def shared_prefix(postgres_url: str, redis_url: str, redis_key_prefix: str) -> AsyncIterator[str]:
     """This test's Redis key prefix; the shared database and these keys start empty and are emptied after."""
-    prefix = f"{redis_key_prefix}-instances"
-    settings = build_settings(DATABASE_URL=postgres_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix)
-    await reset_state(settings)
-    yield prefix
-    await reset_state(settings)
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    async with emptied_shared_state(postgres_url, redis_url, f"{redis_key_prefix}-instances") as prefix:
+        yield prefix
 
 
 def instance_environ(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from catalog_helpers import (
     ADMIN_CONTENT,
     ADMIN_GENRES,
@@ -23,7 +22,7 @@ from catalog_helpers import (
 )
 from sqlalchemy import update
 
-from helpers import auth, make_admin, register
+from helpers import auth, make_admin, ok, register
 from reelhouse.catalog.models import Content
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
 from reelhouse.platform.cache import MAX_QUERY_BYTES
@@ -40,11 +39,6 @@ BASIC = {
     "resolution": "720p",
     "description": "HD on two screens",
 }
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    return response.json()
 
 
 def plan_names(body: dict[str, Any]) -> list[str]:

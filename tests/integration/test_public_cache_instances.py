@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
+from test_public_cache import BASIC
 
-from conftest import build_settings, reset_state
-from servers import running_servers, server_environ
+from helpers import ok
+from servers import emptied_shared_state, running_servers, server_environ
 
 pytestmark = pytest.mark.slow
 
@@ -25,32 +25,13 @@ REQUEST_TIMEOUT_SECONDS = 10
 VISIBLE_WITHIN_SECONDS = 1.0
 PLANS = "/api/v1/plans"
 GENRES = "/api/v1/genres"
-BASIC = {
-    "name": "Basic",
-    "price": 899,
-    "validity_days": 30,
-    "access_level": "basic",
-    "max_devices_allowed": 2,
-    "resolution": "720p",
-    "description": "HD on two screens",
-}
 
 
 @pytest.fixture
 async def shared_prefix(postgres_url: str, redis_url: str, redis_key_prefix: str) -> AsyncIterator[str]:
     """This test's Redis key prefix; the shared database and these keys start empty and are emptied after."""
-    prefix = f"{redis_key_prefix}-cache"
-    settings = build_settings(DATABASE_URL=postgres_url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix)
-    await reset_state(settings)
-    yield prefix
-    await reset_state(settings)
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    async with emptied_shared_state(postgres_url, redis_url, f"{redis_key_prefix}-cache") as prefix:
+        yield prefix
 
 
 @pytest.fixture
@@ -68,11 +49,6 @@ def instances(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: P
     )
     with running_servers(environ, 2, tmp_path) as (first, second):
         yield first, second
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    return response.json()
 
 
 async def cached(client: httpx.AsyncClient, url: str) -> Any:
