@@ -12,14 +12,14 @@ engine or Redis client must run in that loop (:func:`in_app_loop`), and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.testing import AsyncTestClient
-
-from reelhouse.accounts.services import AccountService
-from reelhouse.platform.db import session_scope
+from sqlalchemy.ext.asyncio import AsyncSession
 
 PASSWORD = "correct horse battery"
 ADMIN_EMAIL = "admin@example.com"
@@ -73,11 +73,11 @@ async def login(
 
 async def make_admin(client: Client, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> dict[str, Any]:
     """Create (or promote) an administrator through the account service, then sign in as them."""
-    services = client.app.state.services
+    components = client.app.state.components
 
     async def ensure_admin() -> None:
-        async with session_scope(services.db_config) as session:
-            await AccountService(session, services).ensure_admin(email, password)
+        async with components.units.begin() as uow:
+            await components.accounts(uow).ensure_admin(email, password)
 
     in_app_loop(client, ensure_admin)
     return await login(client, email, password)
@@ -97,3 +97,15 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     """The JSON body of a response that must have ``status``; the request and body when not."""
     assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
     return response.json()
+
+
+@asynccontextmanager
+async def session_scope(config: SQLAlchemyAsyncConfig) -> AsyncIterator[AsyncSession]:
+    """A session for a test's own reads and writes: committed at the end, rolled back on error."""
+    async with config.create_session_maker()() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise

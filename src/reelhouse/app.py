@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
-from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.openapi.spec import Components as OpenAPIComponents
+from litestar.openapi.spec import SecurityScheme, Tag
 from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
 
 from reelhouse import __version__
+from reelhouse.accounts.auth import AccessTokenMiddleware, provide_current_user, provide_optional_user
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
 from reelhouse.catalog.controllers import (
@@ -28,6 +30,7 @@ from reelhouse.catalog.controllers import (
     GenreController,
 )
 from reelhouse.config import Settings, get_settings
+from reelhouse.discovery.controllers import RecommendationController
 from reelhouse.notifications.controllers import (
     AdminNotificationController,
     NotificationPreferenceController,
@@ -36,32 +39,32 @@ from reelhouse.notifications.controllers import (
 from reelhouse.notifications.dispatcher import NotificationDispatcher
 from reelhouse.notifications.services import REMINDER_SCAN_INTERVAL_SECONDS, enqueue_due_reminders
 from reelhouse.plans.controllers import AdminPlanController, PlanController
-from reelhouse.platform.auth import AccessTokenMiddleware
 from reelhouse.platform.cache import PublicCacheMiddleware
+from reelhouse.platform.client_ip import client_ip
 from reelhouse.platform.db import upgrade_database_async
-from reelhouse.platform.dependencies import APP_DEPENDENCIES
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
 from reelhouse.platform.health import HealthController
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
-from reelhouse.platform.metrics import MetricsController, prometheus_config
+from reelhouse.platform.metrics import metrics_controller, prometheus_config
+from reelhouse.platform.pagination import provide_pagination
 from reelhouse.platform.ratelimit import RateLimitMiddleware
 from reelhouse.platform.runtime import tune_garbage_collector
-from reelhouse.platform.state import AppServices
 from reelhouse.playback.controllers import WatchHistoryController
 from reelhouse.playback.events import ensure_event_partitions
 from reelhouse.playback.media import MediaController
+from reelhouse.playback.metrics import refresh_live_sessions
 from reelhouse.playback.session_controllers import AdminPlaybackController, PlaybackSessionController
-from reelhouse.playback.sessions import sweep_expired_streams
 from reelhouse.playback.socket import playback_socket
 from reelhouse.player import player_router
 from reelhouse.subscriptions.controllers import SubscriptionController, SubscriptionHistoryAliasController
 from reelhouse.subscriptions.services import settle_expired_subscriptions
+from reelhouse.wiring import Components
 
 if TYPE_CHECKING:
     from click import Group
     from litestar.config.app import AppConfig
-    from litestar.types import ControllerRouterHandler
+    from litestar.types import ControllerRouterHandler, Scope
 
 logger = logging.getLogger("reelhouse")
 
@@ -71,7 +74,6 @@ PLAYER_NOTICES_SUBSCRIBE_SECONDS = 10
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
-    MetricsController,
     AuthController,
     UserController,
     AdminUserController,
@@ -80,6 +82,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     SubscriptionController,
     SubscriptionHistoryAliasController,
     ContentController,
+    RecommendationController,
     GenreController,
     FollowedGenreController,
     AdminContentController,
@@ -100,37 +103,32 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.services = AppServices(settings)
-        self.channels = ChannelsPlugin(backend=self.services.backends.channels, arbitrary_channels_allowed=True)
-        self.services.channels = self.channels
+        self.components = components = Components(settings)
         self.notice_listener: asyncio.Task[None] | None = None
+        # Off (interval 0) when NOTIFICATION_DISPATCH_IN_API=false: `reelhouse notifications worker` sends instead.
+        self.notifier = NotificationDispatcher(settings, components.db_config)
+        units = components.units
         self.jobs = [
             PeriodicJob(
                 "settle-expired-subscriptions",
                 SUBSCRIPTION_SETTLE_INTERVAL_SECONDS,
-                lambda: settle_expired_subscriptions(self.services),
+                lambda: settle_expired_subscriptions(units),
             ),
             PeriodicJob(
                 "sweep-silent-streams",
                 max(1.0, settings.playback.heartbeat_interval_seconds / 2),
-                lambda: sweep_expired_streams(self.services),
+                components.supervisor.sweep,
             ),
             PeriodicJob(
-                "create-event-partitions",
-                EVENT_PARTITION_INTERVAL_SECONDS,
-                lambda: ensure_event_partitions(self.services),
+                "create-event-partitions", EVENT_PARTITION_INTERVAL_SECONDS, lambda: ensure_event_partitions(units)
             ),
             PeriodicJob(
                 "queue-subscription-reminders",
                 REMINDER_SCAN_INTERVAL_SECONDS,
-                lambda: enqueue_due_reminders(self.services),
+                lambda: enqueue_due_reminders(units, settings),
             ),
+            PeriodicJob("dispatch-notifications", self.notifier.in_api_interval_seconds, self.notifier.dispatch_due),
         ]
-        # Off (interval 0) when NOTIFICATION_DISPATCH_IN_API=false: `reelhouse notifications worker` sends instead.
-        self.notifier = NotificationDispatcher.from_services(self.services)
-        self.jobs.append(
-            PeriodicJob("dispatch-notifications", self.notifier.in_api_interval_seconds, self.notifier.dispatch_due)
-        )
 
     def on_cli_init(self, cli: Group) -> None:
         from reelhouse.cli import register_commands
@@ -139,23 +137,43 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.settings
-        services = self.services
+        components = self.components
         configure_logging(settings.server.log_level)
+        trusted_proxies = settings.server.trusted_proxy_networks
+
+        def provide_client_address(scope: Scope) -> str:
+            return client_ip(scope, trusted_proxies)
 
         app_config.debug = False
-        app_config.state.services = services
-        app_config.plugins.append(SQLAlchemyPlugin(config=services.db_config))
-        app_config.plugins.append(self.channels)
+        # For the CLI commands and the tests, which stand above everything; no handler reads it.
+        app_config.state.components = components
+        app_config.plugins.append(SQLAlchemyPlugin(config=components.db_config))
+        app_config.plugins.append(components.channels)
         app_config.route_handlers.extend(ROUTE_HANDLERS)
+        streams = components.backends.streams
+        app_config.route_handlers.append(metrics_controller(lambda: refresh_live_sessions(streams)))
         app_config.route_handlers.append(player_router())  # the reference web player at /player
-        app_config.dependencies.update(APP_DEPENDENCIES)
+        app_config.dependencies.update(components.dependencies())
+        app_config.dependencies.update(
+            {
+                "current_user": Provide(provide_current_user, sync_to_thread=False),
+                "optional_user": Provide(provide_optional_user, sync_to_thread=False),
+                "pagination": Provide(provide_pagination, sync_to_thread=False),
+                "client_address": Provide(provide_client_address, sync_to_thread=False),
+            }
+        )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.before_send.append(stamp_response)
         app_config.middleware[:0] = [
             RequestIdMiddleware(),
-            RateLimitMiddleware(),
-            PublicCacheMiddleware(services.public_cache),  # anonymous reads only: before authentication
-            DefineMiddleware(AccessTokenMiddleware),
+            RateLimitMiddleware(
+                components.backends.rate_limiter,
+                settings.rate_limit,
+                trusted_proxies,
+                components.authenticator.user_of,
+            ),
+            PublicCacheMiddleware(components.public_cache),  # anonymous reads only: before authentication
+            DefineMiddleware(AccessTokenMiddleware, authenticator=components.authenticator),
             prometheus_config().middleware,  # inside auth and rate limits, whose refusals raise past it
         ]
         if settings.server.cors_allowed_origins:
@@ -179,7 +197,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             description="Subscription video streaming: accounts, plans, catalog, watch history and playback.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-            components=Components(
+            components=OpenAPIComponents(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
                 }
@@ -208,20 +226,17 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         return app_config
 
     async def _on_startup(self) -> None:
-        settings = self.settings
+        settings, components = self.settings, self.components
         if settings.database.migrate_on_startup:
-            await upgrade_database_async(self.services.db_config)
-            await ensure_event_partitions(self.services)
+            await upgrade_database_async(components.db_config)
+            await ensure_event_partitions(components.units)
         if settings.admin.email and settings.admin.password:
             from advanced_alchemy.exceptions import DuplicateKeyError
 
-            from reelhouse.accounts.services import AccountService
-            from reelhouse.platform.db import session_scope
-
             for attempt in range(2):
                 try:
-                    async with session_scope(self.services.db_config) as session:
-                        _, created = await AccountService(session, self.services).ensure_admin(
+                    async with components.units.begin() as uow:
+                        _, created = await components.accounts(uow).ensure_admin(
                             settings.admin.email, settings.admin.password
                         )
                     break
@@ -233,12 +248,12 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             "started: environment=%s database=%s backends=%s",
             settings.environment,
             "postgresql" if settings.database.is_postgresql else "sqlite",
-            self.services.backends.kind,
+            components.backends.kind,
         )
 
         for job in self.jobs:
             job.start()
-        await self.services.public_cache.start(self.channels)
+        await components.public_cache.start(components.channels)
         subscribed = asyncio.Event()
         self.notice_listener = asyncio.create_task(self._listen_for_player_notices(subscribed))
         # Sockets accepted from now on must not miss a notice: wait (bounded) for the subscription.
@@ -251,7 +266,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         """Hand stream-termination notices from every instance to the sockets held here."""
         while True:
             try:
-                await self.services.open_sockets.listen(self.channels, subscribed)
+                await self.components.open_sockets.listen(self.components.channels, subscribed)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -259,17 +274,18 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 await asyncio.sleep(1)
 
     async def _on_shutdown(self) -> None:
+        components = self.components
         # Sessions live on in the store; sockets close with 1012 and players reconnect elsewhere.
-        await self.services.open_sockets.close_all()
+        await components.open_sockets.close_all()
         if self.notice_listener is not None:
             self.notice_listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.notice_listener
-        await self.services.positions.drain()
-        await self.services.public_cache.stop()
+        await components.positions.drain()
+        await components.public_cache.stop()
         for job in self.jobs:
             await job.stop()
-        await self.services.backends.close()
+        await components.close()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

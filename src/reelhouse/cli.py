@@ -18,13 +18,13 @@ from litestar.cli._utils import LitestarGroup
 if TYPE_CHECKING:
     from litestar import Litestar
 
-    from reelhouse.platform.state import AppServices
+    from reelhouse.wiring import Components
 
 DEMO_ADMIN_EMAIL = "admin@reelhouse.local"
 
 
-def _services(app: Litestar) -> AppServices:
-    return app.state.services  # type: ignore[no-any-return]
+def _components(app: Litestar) -> Components:
+    return app.state.components  # type: ignore[no-any-return]
 
 
 @click.group(cls=LitestarGroup, name="users")
@@ -44,8 +44,8 @@ def create_admin(app: Litestar, email: str, password: str | None, name: str) -> 
     """Create an administrator, or make an existing account one (and set its password)."""
     from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
     from reelhouse.accounts.schemas import EMAIL_PATTERN
-    from reelhouse.accounts.services import AccountService, normalize_email
-    from reelhouse.platform.db import session_scope, upgrade_database
+    from reelhouse.accounts.services import normalize_email
+    from reelhouse.platform.db import upgrade_database
 
     email = normalize_email(email)
     # The same rule registration applies, so the CLI cannot create an account the API would refuse.
@@ -57,13 +57,13 @@ def create_admin(app: Litestar, email: str, password: str | None, name: str) -> 
         raise click.BadParameter(
             f"must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters", param_hint="--password"
         )
-    services = _services(app)
-    upgrade_database(services.db_config)
+    components = _components(app)
+    upgrade_database(components.db_config)
 
     async def run() -> bool:
-        async with session_scope(services.db_config) as session:
-            _, created = await AccountService(session, services).ensure_admin(email, password, name=name)
-        await services.db_config.get_engine().dispose()
+        async with components.units.begin() as uow:
+            _, created = await components.accounts(uow).ensure_admin(email, password, name=name)
+        await components.db_config.get_engine().dispose()
         return created
 
     created = anyio.run(run)
@@ -81,13 +81,13 @@ def seed_demo(app: Litestar) -> None:
     from reelhouse.demo import seed_demo_data
     from reelhouse.platform.db import upgrade_database
 
-    services = _services(app)
-    upgrade_database(services.db_config)
+    components = _components(app)
+    upgrade_database(components.db_config)
     admin_password = secrets.token_urlsafe(12)
 
     async def run() -> list[str]:
-        lines = await seed_demo_data(services, admin_email=DEMO_ADMIN_EMAIL, admin_password=admin_password)
-        await services.db_config.get_engine().dispose()
+        lines = await seed_demo_data(components, admin_email=DEMO_ADMIN_EMAIL, admin_password=admin_password)
+        await components.db_config.get_engine().dispose()
         return lines
 
     for line in anyio.run(run):
@@ -105,9 +105,9 @@ def notifications_worker(app: Litestar, once: bool) -> None:
     """Queue reminders and send due mail until SIGINT/SIGTERM (set NOTIFICATION_DISPATCH_IN_API=false)."""
     from reelhouse.notifications.dispatcher import run_worker
 
-    services = _services(app)
+    components = _components(app)
     click.echo("notification worker started" + (" (once)" if once else "; Ctrl-C stops it"))
-    anyio.run(lambda: run_worker(services, once=once))
+    anyio.run(lambda: run_worker(components.settings, components.db_config, once=once))
     click.echo("notification worker stopped")
 
 

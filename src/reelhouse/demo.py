@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from reelhouse.accounts.models import User
-from reelhouse.accounts.services import AccountService, normalize_email
+from reelhouse.accounts.services import normalize_email
 from reelhouse.catalog.demo import seed_demo_catalog
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
-from reelhouse.platform.db import session_scope
 from reelhouse.player.demo_media import link_demo_media
 
 if TYPE_CHECKING:
-    from reelhouse.platform.state import AppServices
+    from reelhouse.wiring import Components
 
 DEMO_PLANS = [
     Plan(
@@ -50,10 +49,11 @@ DEMO_PLANS = [
 ]
 
 
-async def seed_demo_data(services: AppServices, *, admin_email: str, admin_password: str) -> list[str]:
+async def seed_demo_data(components: Components, *, admin_email: str, admin_password: str) -> list[str]:
     """Insert what is missing and say what happened, one line per fact."""
     lines: list[str] = []
-    async with session_scope(services.db_config) as session:
+    async with components.units.begin() as uow:
+        session = uow.session
         existing = set((await session.scalars(select(Plan.name))).all())
         for template in DEMO_PLANS:
             if template.name in existing:
@@ -73,10 +73,10 @@ async def seed_demo_data(services: AppServices, *, admin_email: str, admin_passw
             lines.append(f"plan added: {template.name}")
         lines.extend(await seed_demo_catalog(session))
         await session.flush()
-        lines.extend(await link_demo_media(session, services.settings.playback.media_dir))
+        lines.extend(await link_demo_media(session, components.settings.playback.media_dir))
         admin = await session.scalar(select(User).where(User.email == normalize_email(admin_email)))
         if admin is None:
-            await AccountService(session, services).ensure_admin(admin_email, admin_password)
+            await components.accounts(uow).ensure_admin(admin_email, admin_password)
             lines.append(f"demo admin created: {admin_email} / {admin_password}  (shown once; keep it)")
         else:
             lines.append(

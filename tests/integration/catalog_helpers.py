@@ -18,10 +18,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpers import ADMIN_EMAIL, PASSWORD, auth, login, register
-from reelhouse.accounts.services import AccountService
+from helpers import ADMIN_EMAIL, PASSWORD, auth, login, register, session_scope
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
-from reelhouse.platform.db import build_sqlalchemy_config, session_scope
+from reelhouse.platform.db import build_sqlalchemy_config
+from reelhouse.platform.uow import UnitOfWorkFactory
 from reelhouse.playback.models import WatchHistory
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
 
@@ -49,16 +49,20 @@ async def new_user(client: Client, name: str = "viewer") -> Person:
 
 
 async def new_admin(client: Client) -> Person:
-    services = client.app.state.services
-    async with database(client) as session:
-        await AccountService(session, services).ensure_admin(ADMIN_EMAIL, PASSWORD)
+    components = client.app.state.components
+    config = build_sqlalchemy_config(components.settings)
+    try:
+        async with UnitOfWorkFactory(config, components.events).begin() as uow:
+            await components.accounts(uow).ensure_admin(ADMIN_EMAIL, PASSWORD)
+    finally:
+        await config.get_engine().dispose()
     return Person(await login(client, ADMIN_EMAIL, PASSWORD))
 
 
 @asynccontextmanager
 async def database(client: Client) -> AsyncIterator[AsyncSession]:
     """A session on the test's database (committed at the end), on this event loop."""
-    config = build_sqlalchemy_config(client.app.state.services.settings)
+    config = build_sqlalchemy_config(client.app.state.components.settings)
     try:
         async with session_scope(config) as session:
             yield session

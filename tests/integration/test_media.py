@@ -272,7 +272,7 @@ class TestSignature:
 
     async def test_an_expired_url_is_refused(self, world: World) -> None:
         stream = await watching(world)
-        secret = world.client.app.state.services.settings.auth.jwt_secret
+        secret = world.client.app.state.components.settings.auth.jwt_secret
         expired = StreamUrlSigner(secret, ttl_seconds=-5).query(
             user_id=stream.params["user"],
             session_id=stream.params["session"],

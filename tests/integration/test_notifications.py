@@ -57,7 +57,7 @@ def later(minutes: float = 16) -> datetime:
 @asynccontextmanager
 async def dispatcher(client: Any, mailer: MailBackend | None = None) -> AsyncIterator[NotificationDispatcher]:
     """A dispatcher on this event loop with an engine of its own (as a separate worker has)."""
-    settings = client.app.state.services.settings
+    settings = client.app.state.components.settings
     config = build_sqlalchemy_config(settings)
     try:
         yield NotificationDispatcher(settings, config, mailer, rand=lambda: 0.5)
@@ -211,7 +211,7 @@ async def cancelled_subscription(client: Any, person: Person) -> tuple[uuid.UUID
 
 async def queue_reminders(client: Any, now: datetime) -> int:
     async with database(client) as session:
-        return await NotificationService(session, client.app.state.services.settings).enqueue_due_reminders(now)
+        return await NotificationService(session, client.app.state.components.settings).enqueue_due_reminders(now)
 
 
 def plan_free(subject: str) -> str:
@@ -459,7 +459,7 @@ class TestPreferencesAndUnsubscribe:
 
         client = app_client
         person = await new_user(client)
-        tokens = UnsubscribeTokens(client.app.state.services.settings.auth.jwt_secret)
+        tokens = UnsubscribeTokens(client.app.state.components.settings.auth.jwt_secret)
         token = tokens.issue(person.id, NotificationKind.SUBSCRIPTION_REMINDER)
         response = await client.post(
             "/api/v1/notifications/unsubscribe",

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_JWT_SECRET, build_settings
+from helpers import session_scope
 from reelhouse.accounts.models import User
 from reelhouse.notifications.models import NotificationKind
 from reelhouse.notifications.services import NotificationService
 from reelhouse.notifications.templates import NEW_RELEASES_TEMPLATE
-from reelhouse.platform.db import build_sqlalchemy_config, session_scope, upgrade_database
+from reelhouse.platform.db import build_sqlalchemy_config, upgrade_database
 
 REELHOUSE = Path(sys.executable).with_name("reelhouse")
 

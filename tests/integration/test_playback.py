@@ -16,8 +16,6 @@ from test_subscriptions import move_end_date
 
 from helpers import auth, in_app_loop
 from reelhouse.catalog.models import Content
-from reelhouse.platform.db import session_scope
-from reelhouse.playback.history import WatchHistoryService
 from reelhouse.subscriptions.services import settle_expired_subscriptions
 
 PLAYBACK = "/api/v1/playback/sessions"
@@ -392,13 +390,13 @@ class TestExpiry:
 class TestProgress:
     async def test_a_queued_position_older_than_what_is_saved_changes_nothing(self, client, world):
         viewer = await new_user(client)
-        services = client.app.state.services
+        components = client.app.state.components
 
         async def final_save_then_late_flush() -> None:
-            async with session_scope(services.db_config) as db:
-                content = await db.get(Content, uuid.UUID(world["free"]))
+            async with components.units.begin() as uow:
+                content = await uow.session.get(Content, uuid.UUID(world["free"]))
                 assert content is not None
-                history = WatchHistoryService(db, services)
+                history = components.watch_history(uow)
                 observed = datetime.now(UTC)
                 await history.store_position(viewer.id, content, 300.0)  # the stream's final save
                 await history.store_position(viewer.id, content, 120.0, observed_at=observed)  # queued earlier
@@ -462,7 +460,7 @@ class TestEntitlementRecheck:
         with await client.websocket_connect(ws_path(film)) as ws:
             assert heartbeat(ws, 10.0)["type"] == "ack"
             move_end_date(client, subscription["id"], datetime.now(UTC) - timedelta(seconds=1))
-            assert in_app_loop(client, settle_expired_subscriptions, client.app.state.services) == 1
+            assert in_app_loop(client, settle_expired_subscriptions, client.app.state.components.units) == 1
             expect_termination(ws, "subscription_ended", 4003)
 
     async def test_a_heartbeat_notices_an_unpublished_title_within_one_interval(self, make_client):

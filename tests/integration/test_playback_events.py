@@ -21,6 +21,7 @@ from test_playback import create_plan, expect_termination, heartbeat, started, s
 from conftest import build_settings
 from reelhouse.config import Settings
 from reelhouse.platform.db import build_sqlalchemy_config
+from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
 from reelhouse.playback.events import PARTITION_MONTHS_AHEAD, PlaybackEvent, ensure_event_partitions, month_start
 
 PARTITIONS_OF = """
@@ -80,12 +81,13 @@ async def test_start_eviction_replacement_and_stop_are_logged_with_device_and_po
 
 @dataclass
 class Instance:
-    """What ``ensure_event_partitions`` needs of an app: its settings and database config."""
+    """What ``ensure_event_partitions`` needs of an app: units of work on its database."""
 
     settings: Settings
 
     def __post_init__(self) -> None:
         self.db_config = build_sqlalchemy_config(self.settings)
+        self.units = UnitOfWorkFactory(self.db_config, EventBus())
 
 
 @pytest.fixture
@@ -130,8 +132,8 @@ async def test_partitions_are_created_ahead_idempotently_with_utc_month_bounds(p
     # This month and the next three, across the new year.
     expected = [f"playback_events_{y}_{m:02}" for y, m in ((year, 11), (year, 12), (year + 1, 1), (year + 1, 2))]
 
-    first = await ensure_event_partitions(postgres, today)
-    second = await ensure_event_partitions(postgres, today)
+    first = await ensure_event_partitions(postgres.units, today)
+    second = await ensure_event_partitions(postgres.units, today)
     assert first == second == expected
 
     existing = await partitions(postgres_url)
@@ -147,7 +149,7 @@ async def test_bounds_are_utc_whatever_the_session_time_zone(postgres, postgres_
     await catalog(postgres_url, f"ALTER DATABASE \"{name}\" SET timezone TO 'Pacific/Kiritimati'")
     try:
         await postgres.db_config.get_engine().dispose()  # new connections take the database's time zone
-        created = await ensure_event_partitions(postgres, today)
+        created = await ensure_event_partitions(postgres.units, today)
     finally:
         await catalog(postgres_url, f'ALTER DATABASE "{name}" RESET timezone')
         await postgres.db_config.get_engine().dispose()
@@ -162,7 +164,7 @@ async def test_instances_creating_the_same_partitions_at_once_all_succeed(postgr
     settings = build_settings(DATABASE_URL=postgres_url)
     instances = [Instance(settings) for _ in range(4)]
     try:
-        results = await asyncio.gather(*(ensure_event_partitions(app, today) for app in instances))
+        results = await asyncio.gather(*(ensure_event_partitions(app.units, today) for app in instances))
     finally:
         for app in instances:
             await app.db_config.get_engine().dispose()
@@ -171,7 +173,7 @@ async def test_instances_creating_the_same_partitions_at_once_all_succeed(postgr
 
 async def test_events_land_in_their_months_partition(postgres, postgres_url: str):
     future = date(datetime.now(UTC).year + 1, 11, 17)
-    await ensure_event_partitions(postgres, future)
+    await ensure_event_partitions(postgres.units, future)
     moments = {
         "now": datetime.now(UTC),
         "future": datetime(future.year, future.month, 30, 23, 59, tzinfo=UTC),
@@ -207,6 +209,6 @@ async def test_events_land_in_their_months_partition(postgres, postgres_url: str
 async def test_sqlite_has_no_partitions_to_create(sqlite_var_dir):
     embedded = Instance(build_settings(VAR_DIR=str(sqlite_var_dir)))
     try:
-        assert await ensure_event_partitions(embedded, date(2030, 1, 1)) == []
+        assert await ensure_event_partitions(embedded.units, date(2030, 1, 1)) == []
     finally:
         await embedded.db_config.get_engine().dispose()

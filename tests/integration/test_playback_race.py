@@ -27,7 +27,7 @@ async def test_concurrent_starts_never_exceed_the_plan_limit(client):
     film = await create_title(client, admin, title="Premiere")
     plan = await create_plan(client, admin, max_devices=MAX_DEVICES)
     viewer = await subscriber(client, plan)
-    store = client.app.state.services.backends.streams
+    store = client.app.state.components.backends.streams
     user_id = str(viewer.id)
 
     def start_body(n: int) -> dict[str, str]:

@@ -8,8 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import select, update
 
-from helpers import auth, in_app_loop, make_admin, register, send_concurrently
-from reelhouse.platform.db import session_scope
+from helpers import auth, in_app_loop, make_admin, register, send_concurrently, session_scope
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
 from reelhouse.subscriptions.services import settle_expired_subscriptions
 
@@ -37,7 +36,7 @@ def parse(timestamp: str) -> datetime:
 
 
 def move_end_date(client, subscription_id: str, end_date: datetime) -> None:
-    services = client.app.state.services
+    services = client.app.state.components
 
     async def change() -> None:
         async with session_scope(services.db_config) as session:
@@ -49,7 +48,7 @@ def move_end_date(client, subscription_id: str, end_date: datetime) -> None:
 
 
 def stored_rows(client, user_id: str) -> list[tuple[SubscriptionStatus, datetime]]:
-    services = client.app.state.services
+    services = client.app.state.components
 
     async def read() -> list[tuple[SubscriptionStatus, datetime]]:
         async with session_scope(services.db_config) as session:
@@ -277,12 +276,12 @@ class TestExpiry:
         user = await register(client)
         sub = await subscribe(client, user["token"], plan["id"])
         move_end_date(client, sub["id"], datetime.now(UTC) - timedelta(seconds=1))
-        settled = in_app_loop(client, settle_expired_subscriptions, client.app.state.services)
+        settled = in_app_loop(client, settle_expired_subscriptions, client.app.state.components.units)
         assert settled == 1
         assert stored_rows(client, user["user"]["id"])[0][0] == SubscriptionStatus.EXPIRED
         history = await client.get("/api/v1/subscriptions/history", headers=auth(user["token"]))
         assert history.json()["subscriptions"][0]["events"][-1]["kind"] == "expired"
-        assert in_app_loop(client, settle_expired_subscriptions, client.app.state.services) == 0
+        assert in_app_loop(client, settle_expired_subscriptions, client.app.state.components.units) == 0
 
     async def test_subscribing_again_after_expiry_works_and_history_keeps_both(self, client):
         admin = await make_admin(client)

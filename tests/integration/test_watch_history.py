@@ -20,8 +20,8 @@ from catalog_helpers import (
 )
 
 from reelhouse.catalog.models import Content
-from reelhouse.platform.db import build_sqlalchemy_config, session_scope
-from reelhouse.playback.history import WatchHistoryService
+from reelhouse.platform.db import build_sqlalchemy_config
+from reelhouse.platform.uow import UnitOfWorkFactory
 
 CONTINUE = f"{HISTORY}/continue-watching"
 ENTRY_KEYS = {
@@ -310,14 +310,15 @@ class TestConcurrency:
         admin = await new_admin(client)
         user = await new_user(client)
         film = await create_title(client, admin, duration_seconds=3600)
-        services = client.app.state.services
-        config = build_sqlalchemy_config(services.settings)
+        components = client.app.state.components
+        config = build_sqlalchemy_config(components.settings)
+        units = UnitOfWorkFactory(config, components.events)
 
         async def first_report(position: int) -> bool:
-            async with session_scope(config) as session:
-                content = await session.get(Content, UUID(film["id"]))
+            async with units.begin() as uow:
+                content = await uow.session.get(Content, UUID(film["id"]))
                 assert content is not None
-                _, created = await WatchHistoryService(session, services).save_position(user.id, content, position)
+                _, created = await components.watch_history(uow).save_position(user.id, content, position)
                 return created
 
         try:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from reelhouse.accounts.tokens import InvalidToken
+from reelhouse.platform.jwt import InvalidToken
 from reelhouse.playback.tokens import ExpiredStreamUrl, StreamUrlSigner
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

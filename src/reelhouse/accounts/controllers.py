@@ -6,11 +6,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelhouse.accounts.auth import CurrentUser, bearer_token, provide_current_user, requires_user
+from reelhouse.accounts.profiles import ProfileReader
 from reelhouse.accounts.schemas import (
     Credentials,
     Device,
@@ -25,16 +25,10 @@ from reelhouse.accounts.schemas import (
     profile_from,
 )
 from reelhouse.accounts.services import AccountService, InvalidRefreshToken, SignIn
-from reelhouse.platform.auth import CurrentUser, bearer_token, provide_current_user, requires_user
-from reelhouse.platform.state import AppServices
 
 #: Sign-in routes read no access token and share the stricter per-IP "auth" rate limit.
 SIGN_IN_ROUTE = {"exclude_from_auth": True, "rate_limit_bucket": "auth"}
 UNKNOWN_DEVICE = "Unknown device"
-
-
-def provide_account_service(db_session: AsyncSession, services: AppServices) -> AccountService:
-    return AccountService(db_session, services)
 
 
 def device_name_of(request: Request[Any, Any, Any], named: str | None) -> str:
@@ -43,19 +37,18 @@ def device_name_of(request: Request[Any, Any, Any], named: str | None) -> str:
     return name.strip()[:200] or UNKNOWN_DEVICE
 
 
-def token_pair(sign_in: SignIn, services: AppServices) -> TokenPair:
+def token_pair(sign_in: SignIn) -> TokenPair:
     return TokenPair(
         token=sign_in.access.token,
         refresh=sign_in.refresh_token,
         user=profile_from(sign_in.user),
-        expires_in=services.settings.auth.access_token_ttl_seconds,
+        expires_in=sign_in.access.expires_in,
     )
 
 
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["Auth"]
-    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
     @post(
         "/register",
@@ -65,10 +58,10 @@ class AuthController(Controller):
         summary="Create an account and sign in",
     )
     async def register(
-        self, request: Request[Any, Any, Any], data: Registration, accounts: AccountService, services: AppServices
+        self, request: Request[Any, Any, Any], data: Registration, accounts: AccountService
     ) -> TokenPair:
         sign_in = await accounts.register(data, device_name=device_name_of(request, data.device_name))
-        return token_pair(sign_in, services)
+        return token_pair(sign_in)
 
     @post(
         "/login",
@@ -82,7 +75,6 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Credentials,
         accounts: AccountService,
-        services: AppServices,
         client_address: str,
     ) -> TokenPair:
         sign_in = await accounts.login(
@@ -91,7 +83,7 @@ class AuthController(Controller):
             device_name=device_name_of(request, data.device_name),
             client_ip=client_address,
         )
-        return token_pair(sign_in, services)
+        return token_pair(sign_in)
 
     @get(
         "/refresh",
@@ -99,13 +91,11 @@ class AuthController(Controller):
         opt=SIGN_IN_ROUTE,
         summary="Rotate a refresh token sent as 'Authorization: Bearer <refresh token>'",
     )
-    async def refresh_with_bearer(
-        self, request: Request[Any, Any, Any], accounts: AccountService, services: AppServices
-    ) -> TokenPair:
+    async def refresh_with_bearer(self, request: Request[Any, Any, Any], accounts: AccountService) -> TokenPair:
         token = bearer_token(request)
         if token is None:
             raise InvalidRefreshToken("Send the refresh token as 'Authorization: Bearer <token>'.")
-        return token_pair(await accounts.refresh(token), services)
+        return token_pair(await accounts.refresh(token))
 
     @post(
         "/refresh",
@@ -114,8 +104,8 @@ class AuthController(Controller):
         opt=SIGN_IN_ROUTE,
         summary="Rotate a refresh token sent in the body",
     )
-    async def refresh(self, data: RefreshRequest, accounts: AccountService, services: AppServices) -> TokenPair:
-        return token_pair(await accounts.refresh(data.refresh), services)
+    async def refresh(self, data: RefreshRequest, accounts: AccountService) -> TokenPair:
+        return token_pair(await accounts.refresh(data.refresh))
 
     @post(
         "/logout",
@@ -152,20 +142,12 @@ class UserController(Controller):
     path = "/api/v1/users"
     tags = ["Profile"]
     guards = [requires_user]
-    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
     @get("/profile", operation_id="GetProfile", summary="Your profile")
-    async def get_profile(self, request: Request[CurrentUser, Any, Any]) -> Profile:
-        # Read off the request rather than injected: two dependencies would cost a task group per call.
-        current_user = provide_current_user(request)
-        services: AppServices = request.app.state.services
-        remembered = services.profiles.get(current_user.id, current_user.profile_version)
-        if remembered is not None:
-            return remembered
-        async with services.db_config.get_session() as session:
-            profile = profile_from(await AccountService(session, services).profile(current_user.id))
-        services.profiles.remember(current_user.id, current_user.profile_version, profile)
-        return profile
+    async def get_profile(self, request: Request[CurrentUser, Any, Any], profiles: ProfileReader) -> Profile:
+        # The user read off the request rather than injected: two dependencies would cost a task
+        # group per call.
+        return await profiles.profile(provide_current_user(request))
 
     @put("/profile", operation_id="ReplaceProfile", summary="Replace your profile")
     async def replace_profile(

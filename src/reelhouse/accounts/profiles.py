@@ -12,9 +12,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reelhouse.accounts.repositories import UserRepository
+from reelhouse.accounts.schemas import profile_from
+
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
     from uuid import UUID
 
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reelhouse.accounts.auth import CurrentUser
     from reelhouse.accounts.schemas import Profile
 
 
@@ -40,3 +47,22 @@ class RememberedProfiles:
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
         self._entries[user_id] = (version, self._clock() + self._ttl, profile)
+
+
+class ProfileReader:
+    """The caller's profile: remembered when its version is current, else read and remembered."""
+
+    def __init__(
+        self, remembered: RememberedProfiles, read_session: Callable[[], AbstractAsyncContextManager[AsyncSession]]
+    ) -> None:
+        self._remembered = remembered
+        self._read_session = read_session
+
+    async def profile(self, user: CurrentUser) -> Profile:
+        profile = self._remembered.get(user.id, user.profile_version)
+        if profile is not None:
+            return profile
+        async with self._read_session() as session:
+            profile = profile_from(await UserRepository(session=session).get(user.id))
+        self._remembered.remember(user.id, user.profile_version, profile)
+        return profile

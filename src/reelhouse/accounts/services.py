@@ -1,9 +1,11 @@
 """Account rules: registration, sign-in, refresh rotation, sign-out, profile, devices, admin changes.
 
-Services never commit; the request boundary does. The exceptions: a detected
-refresh-token replay, whose revocation must survive the 401 it causes, and profile
-and admin changes, which are announced to other instances (remembered profiles,
-tokens already issued) only once they have committed.
+Services never commit; the unit of work's boundary does. A detected refresh-token
+replay, whose revocation must survive the 401 it causes, is written in a unit of work
+of its own; profile and admin changes are announced to other instances (remembered
+profiles, tokens already issued) after their unit of work commits. Signing out
+everywhere and disabling an account publish events that playback handles (their
+streams end in the same unit of work).
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.exceptions import DuplicateKeyError
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, or_, select, update
 
+from reelhouse.accounts.events import AccountDisabled as AccountDisabledEvent
+from reelhouse.accounts.events import SignedOutEverywhere
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
+from reelhouse.accounts.repositories import SignInRepository, TokenSubject, UserRepository
 from reelhouse.accounts.schemas import clean_name
 from reelhouse.accounts.tokens import IssuedAccessToken, hash_refresh_token, new_refresh_token
 from reelhouse.platform.errors import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized
@@ -26,11 +29,13 @@ from reelhouse.platform.errors import Conflict, DomainError, Forbidden, NotFound
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy.ext.asyncio import AsyncSession
-
+    from reelhouse.accounts.passwords import PasswordHasher
     from reelhouse.accounts.schemas import Registration
-    from reelhouse.accounts.tokens import AccessClaims
-    from reelhouse.platform.state import AppServices
+    from reelhouse.accounts.tokens import AccessClaims, AccessTokenCodec
+    from reelhouse.config import AuthSettings
+    from reelhouse.platform.ratelimit import RateLimiter
+    from reelhouse.platform.revocation import RevocationStore
+    from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -74,13 +79,6 @@ class CannotChangeSelf(Conflict):
 # --- data -------------------------------------------------------------------------------------
 
 
-class TokenSubject(NamedTuple):
-    email: str
-    is_admin: bool
-    is_active: bool
-    token_version: int
-
-
 @dataclass(frozen=True, slots=True)
 class SignIn:
     user: User
@@ -96,19 +94,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def load_token_subject(session: AsyncSession, user_id: uuid.UUID) -> TokenSubject | None:
-    row = (
-        await session.execute(
-            select(User.email, User.is_admin, User.is_active, User.token_version).where(User.id == user_id)
-        )
-    ).one_or_none()
-    return None if row is None else TokenSubject(*row)
-
-
-class UserRepository(SQLAlchemyAsyncRepository[User]):
-    model_type = User
-
-
 class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
     repository_type = UserRepository
 
@@ -117,11 +102,28 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession, app: AppServices) -> None:
-        self.session = session
-        self.users = UserService(session=session)
-        self._app = app
-        self._auth = app.settings.auth
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        settings: AuthSettings,
+        password_hasher: PasswordHasher,
+        token_codec: AccessTokenCodec,
+        revocations: RevocationStore,
+        rate_limiter: RateLimiter,
+        units: UnitOfWorkFactory,
+    ) -> None:
+        self.uow = uow
+        self.session = uow.session
+        self.users = UserService(session=self.session)
+        self._sign_ins = SignInRepository(self.session)
+        self._hasher = password_hasher
+        self._token_codec = token_codec
+        self._revocations = revocations
+        self._rate_limiter = rate_limiter
+        #: For what must stand even when this unit of work rolls back (a detected token replay).
+        self._units = units
+        self._auth = settings
         self._refresh_ttl = timedelta(days=self._auth.refresh_token_ttl_days)
         # A revoked access token needs to stay denied only until it would expire anyway.
         self._denylist_ttl = self._auth.access_token_ttl_seconds + self._auth.jwt_leeway_seconds
@@ -134,7 +136,7 @@ class AccountService:
             raise EmailTaken()
         user = User(
             email=email,
-            password_hash=await self._app.password_hasher.hash(data.password),
+            password_hash=await self._hasher.hash(data.password),
             name=clean_name(data.name),
             bio=data.bio,
             phone=data.phone,
@@ -154,11 +156,11 @@ class AccountService:
         account_key = await self._charge_password_attempt(email)
 
         user = await self.users.get_one_or_none(email=email)
-        hasher = self._app.password_hasher
+        hasher = self._hasher
         if not await hasher.verify(user.password_hash if user else None, password) or user is None:
-            await self._app.backends.rate_limiter.hit(ip_key, ip_limit, self._auth.login_failure_window_seconds)
+            await self._rate_limiter.hit(ip_key, ip_limit, self._auth.login_failure_window_seconds)
             raise InvalidCredentials()
-        await self._app.backends.rate_limiter.reset(account_key)
+        await self._rate_limiter.reset(account_key)
         if not user.is_active:
             raise AccountDisabled()
         if hasher.needs_rehash(user.password_hash):
@@ -179,9 +181,7 @@ class AccountService:
         return key
 
     async def _throttle(self, key: str, limit: int, *, consume: bool) -> None:
-        decision = await self._app.backends.rate_limiter.hit(
-            key, limit, self._auth.login_failure_window_seconds, consume=consume
-        )
+        decision = await self._rate_limiter.hit(key, limit, self._auth.login_failure_window_seconds, consume=consume)
         if not decision.allowed:
             raise LoginThrottled(int(decision.retry_after) + 1)
 
@@ -197,7 +197,7 @@ class AccountService:
         self.session.add(family)
         refresh_token = self._add_refresh_token(family.id, family.expires_at)
         await self.session.flush()
-        access = self._app.token_codec.issue(user.id, family.id, user.token_version, is_admin=user.is_admin)
+        access = self._token_codec.issue(user.id, family.id, user.token_version, is_admin=user.is_admin)
         return SignIn(user=user, access=access, refresh_token=refresh_token)
 
     def _add_refresh_token(self, family_id: uuid.UUID, expires_at: datetime) -> str:
@@ -213,22 +213,12 @@ class AccountService:
         """
         digest = hash_refresh_token(refresh_token)
         now = utcnow()
-        spent = await self.session.execute(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == digest,
-                RefreshToken.used_at.is_(None),
-                RefreshToken.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(RefreshToken.family_id)
-        )
-        family_id = spent.scalar_one_or_none()
+        family_id = await self._sign_ins.spend_token(digest, now)
         if family_id is None:
             await self._handle_unusable_refresh_token(digest)
             raise InvalidRefreshToken()
 
-        family = await self.session.get(RefreshFamily, family_id)
+        family = await self._sign_ins.family(family_id)
         if family is None or family.revoked_at is not None or family.expires_at <= now:
             raise InvalidRefreshToken()
         user = await self.session.get(User, family.user_id)
@@ -238,26 +228,34 @@ class AccountService:
         family.expires_at = now + self._refresh_ttl
         new_token = self._add_refresh_token(family.id, family.expires_at)
         await self.session.flush()
-        access = self._app.token_codec.issue(user.id, family.id, user.token_version, is_admin=user.is_admin)
+        access = self._token_codec.issue(user.id, family.id, user.token_version, is_admin=user.is_admin)
         return SignIn(user=user, access=access, refresh_token=new_token)
 
     async def _handle_unusable_refresh_token(self, digest: str) -> None:
-        known = await self.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
+        known = await self._sign_ins.token(digest)
         if known is None or known.used_at is None:
             return  # unknown or merely expired
-        family = await self.session.get(RefreshFamily, known.family_id)
-        if family is not None and family.revoked_at is None:
-            await self._revoke_families([family], reason="reuse_detected")
-            # The 401 that follows would roll this back; the revocation must stand.
-            await self.session.commit()
+        # The 401 that follows rolls this unit of work back, and the revocation must stand:
+        # it is written in a unit of work of its own once this one has ended (and released
+        # its locks).
+        family_id = known.family_id
+        self.uow.after_end(lambda: self._revoke_replayed_family(family_id))
+
+    async def _revoke_replayed_family(self, family_id: uuid.UUID) -> None:
+        async with self._units.begin() as own:
+            family = await SignInRepository(own.session).family(family_id)
+            if family is not None and family.revoked_at is None:
+                family.revoked_at = utcnow()
+                family.revoked_reason = "reuse_detected"
+                await self._revocations.revoke_family(str(family.user_id), str(family.id), self._denylist_ttl)
 
     # sign-out
 
     async def logout(self, claims: AccessClaims) -> None:
-        family = await self.session.get(RefreshFamily, claims.family_id)
+        family = await self._sign_ins.family(claims.family_id)
         if family is not None and family.revoked_at is None:
             await self._revoke_families([family], reason="logout")
-        await self._app.backends.revocations.revoke_token(
+        await self._revocations.revoke_token(
             str(claims.user_id), claims.jti, claims.seconds_left() + self._auth.jwt_leeway_seconds
         )
 
@@ -265,51 +263,34 @@ class AccountService:
         user = await self.users.get(user_id)
         await self._revoke_access_tokens(user)
         await self._revoke_families(await self._live_families(user_id), reason="logout_all")
-        await self._end_streams(user_id)
         await self.session.flush()
+        await self.uow.publish(SignedOutEverywhere(user_id))
 
     async def _revoke_access_tokens(self, user: User) -> None:
         """Every access token issued to the user so far stops working, at once and everywhere."""
         user.token_version += 1
-        await self._app.backends.revocations.revoke_versions_below(str(user.id), user.token_version, self._denylist_ttl)
-
-    async def _end_streams(self, user_id: uuid.UUID) -> None:
-        """Sign-out everywhere and disabling end the user's streams, through playback's one path for endings."""
-        # Imported here: playback builds on accounts (tokens, users), not the other way round.
-        from reelhouse.playback.sessions import PlaybackService
-        from reelhouse.playback.streams import EndReason
-
-        await PlaybackService(self.session, self._app).end_all(user_id, EndReason.SIGNED_OUT)
+        await self._revocations.revoke_versions_below(str(user.id), user.token_version, self._denylist_ttl)
 
     async def change_password(self, claims: AccessClaims, current_password: str, new_password: str) -> None:
         user = await self.users.get(claims.user_id)
         throttle_key = await self._charge_password_attempt(user.email)
-        if not await self._app.password_hasher.verify(user.password_hash, current_password):
+        if not await self._hasher.verify(user.password_hash, current_password):
             raise WrongPassword()
-        await self._app.backends.rate_limiter.reset(throttle_key)
-        user.password_hash = await self._app.password_hasher.hash(new_password)
+        await self._rate_limiter.reset(throttle_key)
+        user.password_hash = await self._hasher.hash(new_password)
         others = [f for f in await self._live_families(user.id) if f.id != claims.family_id]
         await self._revoke_families(others, reason="password_changed")
         await self.session.flush()
 
     async def _live_families(self, user_id: uuid.UUID) -> Sequence[RefreshFamily]:
-        result = await self.session.scalars(
-            select(RefreshFamily)
-            .where(
-                RefreshFamily.user_id == user_id,
-                RefreshFamily.revoked_at.is_(None),
-                RefreshFamily.expires_at > utcnow(),
-            )
-            .order_by(RefreshFamily.last_used_at.desc())
-        )
-        return result.all()
+        return await self._sign_ins.live_families(user_id)
 
     async def _revoke_families(self, families: Sequence[RefreshFamily], *, reason: str) -> None:
         now = utcnow()
         for family in families:
             family.revoked_at = now
             family.revoked_reason = reason
-            await self._app.backends.revocations.revoke_family(str(family.user_id), str(family.id), self._denylist_ttl)
+            await self._revocations.revoke_family(str(family.user_id), str(family.id), self._denylist_ttl)
         await self.session.flush()
 
     # profile and devices
@@ -325,19 +306,19 @@ class AccountService:
                 setattr(user, field, clean_name(value) if field == "name" else value)
         await self.session.flush()
         await self.session.refresh(user)
-        await self._profile_changed(user)
+        self._profile_changed(user)
         return user
 
-    async def _profile_changed(self, user: User) -> None:
-        """Commit, then tell every instance that remembered profiles of the user are out of date."""
-        await self.session.commit()
-        await self._app.backends.revocations.bump_profile_version(str(user.id))
+    def _profile_changed(self, user: User) -> None:
+        """Once committed, tell every instance that remembered profiles of the user are out of date."""
+        user_id = str(user.id)
+        self.uow.after_commit(lambda: self._revocations.bump_profile_version(user_id))
 
     async def devices(self, user_id: uuid.UUID) -> Sequence[RefreshFamily]:
         return await self._live_families(user_id)
 
     async def sign_out_device(self, user_id: uuid.UUID, family_id: uuid.UUID) -> None:
-        family = await self.session.get(RefreshFamily, family_id)
+        family = await self._sign_ins.family(family_id)
         if family is None or family.user_id != user_id or family.revoked_at is not None:
             raise NotFound("No such device.")
         await self._revoke_families([family], reason="device_signed_out")
@@ -347,22 +328,9 @@ class AccountService:
     async def list_users(
         self, *, query: str | None, is_admin: bool | None, is_active: bool | None, limit: int, offset: int
     ) -> tuple[Sequence[User], int]:
-        conditions: list[Any] = []
-        if query:
-            # autoescape: a "%" or "_" the admin types is a character to find, not a wildcard.
-            term = query.strip().lower()
-            conditions.append(
-                or_(User.email.contains(term, autoescape=True), func.lower(User.name).contains(term, autoescape=True))
-            )
-        if is_admin is not None:
-            conditions.append(User.is_admin.is_(is_admin))
-        if is_active is not None:
-            conditions.append(User.is_active.is_(is_active))
-        total = await self.session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
-        users = await self.session.scalars(
-            select(User).where(*conditions).order_by(User.created_at.desc(), User.id).limit(limit).offset(offset)
+        return await self.users.repository.search(
+            query=query, is_admin=is_admin, is_active=is_active, limit=limit, offset=offset
         )
-        return users.all(), total
 
     async def get_user(self, user_id: uuid.UUID) -> User:
         user = await self.users.get_one_or_none(id=user_id)
@@ -382,11 +350,11 @@ class AccountService:
         """Make a changed admin flag hold for the user's tokens already issued. Taking admin away is
         recorded before the change commits (a failure leaves less access, never more); granting it
         only once the change has committed."""
-        revocations = self._app.backends.revocations
-        if not user.is_admin:
-            await revocations.override_admin(str(user.id), False, self._denylist_ttl)
-        await self._profile_changed(user)
-        await revocations.override_admin(str(user.id), user.is_admin, self._denylist_ttl)
+        revocations, user_id, is_admin = self._revocations, str(user.id), user.is_admin
+        if not is_admin:
+            await revocations.override_admin(user_id, False, self._denylist_ttl)
+        self._profile_changed(user)
+        self.uow.after_commit(lambda: revocations.override_admin(user_id, is_admin, self._denylist_ttl))
 
     async def set_active(self, actor_id: uuid.UUID, user_id: uuid.UUID, *, is_active: bool) -> User:
         user = await self.get_user(user_id)
@@ -397,14 +365,15 @@ class AccountService:
             # Access tokens stop at once; refreshes and streams stop too.
             await self._revoke_access_tokens(user)
             await self._revoke_families(await self._live_families(user.id), reason="account_disabled")
-            await self._end_streams(user.id)
+            await self.session.flush()
+            await self.uow.publish(AccountDisabledEvent(user.id))
         await self.session.flush()
         return user
 
     async def ensure_admin(self, email: str, password: str, *, name: str = "Administrator") -> tuple[User, bool]:
         """Create the admin, or make an existing account admin with this password. True when created."""
         email = normalize_email(email)
-        hasher = self._app.password_hasher
+        hasher = self._hasher
         user = await self.users.get_one_or_none(email=email)
         if user is None:
             user = await self.users.create(
@@ -433,6 +402,5 @@ __all__ = [
     "SignIn",
     "TokenSubject",
     "WrongPassword",
-    "load_token_subject",
     "normalize_email",
 ]

@@ -13,19 +13,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import jwt
+from reelhouse.platform.jwt import InvalidToken, JwtSigner
 
 if TYPE_CHECKING:
     from reelhouse.config import AuthSettings
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105  (a claim value, not a secret)
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "exp"]
-
-
-class InvalidToken(Exception):
-    """The token is malformed, forged, expired or of the wrong kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,54 +42,8 @@ class AccessClaims:
 class IssuedAccessToken:
     token: str
     claims: AccessClaims
-
-
-class JwtSigner:
-    """Signs and verifies one kind of JWT: one pinned algorithm, our issuer, an audience and a
-    ``typ`` of its own, so a token of one kind is refused where another kind goes."""
-
-    def __init__(self, settings: AuthSettings, *, audience: str, token_type: str) -> None:
-        self._secret = settings.jwt_secret
-        self._algorithm = settings.jwt_algorithm
-        self._issuer = settings.jwt_issuer
-        self._audience = audience
-        self._token_type = token_type
-        self._leeway = settings.jwt_leeway_seconds
-
-    def sign(self, subject: str, ttl: timedelta, **claims: Any) -> tuple[str, str, datetime]:
-        """The token, its ``jti`` and its expiry."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        expires_at = now + ttl
-        jti = uuid.uuid4().hex
-        payload = {
-            "iss": self._issuer,
-            "aud": self._audience,
-            "sub": subject,
-            "jti": jti,
-            "iat": now,
-            "exp": expires_at,
-            "typ": self._token_type,
-            **claims,
-        }
-        return jwt.encode(payload, self._secret, algorithm=self._algorithm), jti, expires_at
-
-    def verify(self, token: str) -> dict[str, Any]:
-        """The verified claims, or :class:`InvalidToken`."""
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[self._algorithm],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": REQUIRED_CLAIMS, "verify_signature": True},
-            )
-        except jwt.PyJWTError as exc:
-            raise InvalidToken(str(exc)) from None
-        if payload.get("typ") != self._token_type:
-            raise InvalidToken(f"not a {self._token_type} token")
-        return payload
+    #: Seconds the token is valid for.
+    expires_in: int
 
 
 class AccessTokenCodec:
@@ -116,7 +65,8 @@ class AccessTokenCodec:
         token, jti, expires_at = self._signer.sign(
             str(user_id), self.ttl, fam=str(family_id), ver=token_version, adm=is_admin
         )
-        return IssuedAccessToken(token, AccessClaims(user_id, jti, family_id, token_version, expires_at, is_admin))
+        claims = AccessClaims(user_id, jti, family_id, token_version, expires_at, is_admin)
+        return IssuedAccessToken(token, claims, int(self.ttl.total_seconds()))
 
     def decode(self, token: str) -> AccessClaims:
         remembered = self._verified.get(token)

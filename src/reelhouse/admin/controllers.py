@@ -6,14 +6,12 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from reelhouse.accounts.controllers import provide_account_service
+from reelhouse.accounts.auth import CurrentUser, requires_admin
 from reelhouse.accounts.services import AccountService
 from reelhouse.admin.schemas import AdminUser, AdminUserList, admin_user_from
-from reelhouse.platform.auth import CurrentUser, requires_admin
 from reelhouse.platform.pagination import Pagination
 
 UserId = Annotated[UUID, Parameter(description="The user's id")]
@@ -23,7 +21,6 @@ class AdminUserController(Controller):
     path = "/api/v1/admin/users"
     tags = ["Admin: users"]
     guards = [requires_admin]
-    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
     @get("/", operation_id="AdminListUsers", summary="List and search users")
     async def list_users(

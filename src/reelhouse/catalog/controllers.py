@@ -7,11 +7,10 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post, put
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelhouse.accounts.auth import CurrentUser, requires_admin, requires_user
 from reelhouse.catalog import models
 from reelhouse.catalog.schemas import (
     AdminContent,
@@ -25,18 +24,14 @@ from reelhouse.catalog.schemas import (
     Genre,
     GenreList,
     GenreWrite,
-    RecommendationList,
     admin_content_from,
     content_from,
     genre_from,
-    recommended_from,
 )
 from reelhouse.catalog.services import CatalogService, ContentFilters
 from reelhouse.plans.models import AccessLevel
-from reelhouse.platform.auth import CurrentUser, requires_admin, requires_user
 from reelhouse.platform.cache import CacheScope, public_cache
 from reelhouse.platform.pagination import Pagination
-from reelhouse.platform.state import AppServices
 
 ContentId = Annotated[UUID, Parameter(description="The title's id")]
 GenreId = Annotated[UUID, Parameter(description="The genre's id")]
@@ -51,11 +46,6 @@ SortParameter = Annotated[
 ]
 
 
-def provide_catalog_service(db_session: AsyncSession, services: AppServices) -> CatalogService:
-    return CatalogService(db_session, services)
-
-
-CATALOG_DEPENDENCIES = {"catalog": Provide(provide_catalog_service, sync_to_thread=False)}
 #: The same for every anonymous caller: kept in memory between admin changes (trending and popular
 #: also move with watching, so they are as stale as PUBLIC_CACHE_SECONDS at most).
 PUBLIC_CATALOG = public_cache(CacheScope.CATALOG)
@@ -73,7 +63,6 @@ def content_page(contents: Sequence[models.Content], total: int, pagination: Pag
 class ContentController(Controller):
     path = "/api/v1/content"
     tags = ["Catalog"]
-    dependencies = CATALOG_DEPENDENCIES
 
     @get("/", operation_id="ListContent", summary="Browse and search published titles", opt=PUBLIC_CATALOG)
     async def list_content(
@@ -101,23 +90,6 @@ class ContentController(Controller):
         return content_page(contents, total, pagination)
 
     @get(
-        "/recommendations",
-        operation_id="Recommendations",
-        guards=[requires_user],
-        summary="Titles for you: what your plan lets you play first",
-    )
-    async def recommendations(
-        self, current_user: CurrentUser, catalog: CatalogService, pagination: Pagination
-    ) -> RecommendationList:
-        ranked, total = await catalog.recommendations(current_user.id, limit=pagination.limit, offset=pagination.offset)
-        return RecommendationList(
-            recommendations=[recommended_from(content, accessible=accessible) for content, accessible in ranked],
-            total=total,
-            limit=pagination.limit,
-            offset=pagination.offset,
-        )
-
-    @get(
         "/{content_id:uuid}",
         operation_id="GetContent",
         summary="One title (administrators also see unpublished titles and the video location)",
@@ -134,7 +106,6 @@ class ContentController(Controller):
 class GenreController(Controller):
     path = "/api/v1/genres"
     tags = ["Catalog"]
-    dependencies = CATALOG_DEPENDENCIES
 
     @get("/", operation_id="ListGenres", summary="All genres", opt=PUBLIC_CATALOG)
     async def list_genres(self, catalog: CatalogService) -> GenreList:
@@ -146,7 +117,6 @@ class FollowedGenreController(Controller):
     path = "/api/v1/users/genres"
     tags = ["Profile"]
     guards = [requires_user]
-    dependencies = CATALOG_DEPENDENCIES
 
     @get("/", operation_id="ListFollowedGenres", summary="The genres you follow")
     async def list_followed(self, current_user: CurrentUser, catalog: CatalogService) -> GenreList:
@@ -165,7 +135,6 @@ class AdminContentController(Controller):
     path = "/api/v1/admin/content"
     tags = ["Admin: catalog"]
     guards = [requires_admin]
-    dependencies = CATALOG_DEPENDENCIES
 
     @get("/", operation_id="AdminListContent", summary="Every title, published or not")
     async def list_content(
@@ -210,7 +179,6 @@ class AdminGenreController(Controller):
     path = "/api/v1/admin/genres"
     tags = ["Admin: catalog"]
     guards = [requires_admin]
-    dependencies = CATALOG_DEPENDENCIES
 
     @post("/", operation_id="AdminCreateGenre", summary="Add a genre")
     async def create_genre(self, data: GenreWrite, catalog: CatalogService) -> Genre:

@@ -7,41 +7,32 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Float, and_, case, delete, func, insert, literal, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from reelhouse.catalog.events import TitlePublished, TitleWithdrawn
 from reelhouse.catalog.models import Content, Genre, content_genres, search_document, user_genres
 from reelhouse.catalog.schemas import ContentSort
-from reelhouse.plans.models import AccessLevel
 from reelhouse.platform.cache import CacheScope
 from reelhouse.platform.errors import Conflict, InvalidInput, NotFound
-from reelhouse.playback.history import WatchHistoryService, titles_watched_by, viewers_per_title
-from reelhouse.subscriptions.entitlement import entitlement_for
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
-    from sqlalchemy import ColumnElement
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy import ColumnElement, Select, Subquery
     from sqlalchemy.orm.interfaces import LoaderOption
 
-    from reelhouse.platform.state import AppServices
-    from reelhouse.playback.history import ViewingSignal
+    from reelhouse.plans.models import AccessLevel
+    from reelhouse.platform.cache import PublicResponseCache
+    from reelhouse.platform.uow import UnitOfWork
 
 #: "Trending" counts the viewers of this many last days.
 TRENDING_WINDOW_DAYS = 7
-#: A viewing's weight halves every this many days, so recent taste counts more.
-TASTE_HALF_LIFE_DAYS = 30.0
-#: What following a genre is worth, against 1.0 for one title of it watched to the end today.
-FOLLOWED_GENRE_WEIGHT = 1.0
-#: How many of the user's latest viewings shape recommendations.
-TASTE_HISTORY_LIMIT = 200
 MAX_SEARCH_TERMS = 8
 
 _SEARCH_TERM = re.compile(r"[^\W_]+")
@@ -88,14 +79,6 @@ def search_terms(query: str | None) -> list[str]:
     return [term[:50] for term in _SEARCH_TERM.findall(query.lower())][:MAX_SEARCH_TERMS]
 
 
-def viewing_weight(signal: ViewingSignal, now: datetime) -> float:
-    """How much one viewing says about taste: finished beats sampled, recent beats old."""
-    engagement = 1.0 if signal.completed else 0.25 + 0.75 * min(signal.progress_percent, 100.0) / 100.0
-    age_days = max(0.0, (now - signal.last_watched_at).total_seconds() / 86_400)
-    recency: float = 0.5 ** (age_days / TASTE_HALF_LIFE_DAYS)
-    return engagement * recency
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -108,10 +91,21 @@ def _with_genres() -> LoaderOption:
     return selectinload(Content.genres)
 
 
+class ViewerCounts(Protocol):
+    """How many people watched each title: kept by playback (a higher domain), handed in by the
+    composition root, so "popular" and "trending" can rank by it."""
+
+    def per_title(self, since: datetime | None = None) -> Subquery:
+        """``(content_id, viewers)``: distinct viewers of each title (since ``since``, when given)."""
+        ...
+
+
 class CatalogService:
-    def __init__(self, session: AsyncSession, app: AppServices) -> None:
-        self.session = session
-        self._app = app
+    def __init__(self, uow: UnitOfWork, *, public_cache: PublicResponseCache, viewers: ViewerCounts) -> None:
+        self.uow = uow
+        self.session = uow.session
+        self._public_cache = public_cache
+        self._viewers = viewers
 
     @property
     def _is_postgresql(self) -> bool:
@@ -145,7 +139,7 @@ class CatalogService:
         if sort is ContentSort.TITLE:
             statement = statement.order_by(func.lower(Content.title), Content.id)
         elif sort is ContentSort.POPULAR:
-            viewers = viewers_per_title()
+            viewers = self._viewers.per_title()
             statement = statement.outerjoin(viewers, viewers.c.content_id == Content.id).order_by(
                 func.coalesce(viewers.c.viewers, 0).desc(), *_newest_first()
             )
@@ -174,7 +168,7 @@ class CatalogService:
 
     async def trending(self, *, limit: int, offset: int) -> tuple[Sequence[Content], int]:
         """Published titles by distinct viewers over the last days, then newest."""
-        viewers = viewers_per_title(since=utcnow() - timedelta(days=TRENDING_WINDOW_DAYS))
+        viewers = self._viewers.per_title(since=utcnow() - timedelta(days=TRENDING_WINDOW_DAYS))
         published = Content.published.is_(True)
         total = await self.session.scalar(select(func.count()).select_from(Content).where(published)) or 0
         contents = await self.session.scalars(
@@ -197,6 +191,27 @@ class CatalogService:
             raise ContentNotFound()
         return content
 
+    async def find(self, content_id: uuid.UUID) -> Content | None:
+        """A title (published or not) without its genres, or None."""
+        return await self.session.get(Content, content_id)
+
+    async def published_access_levels(self, content_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AccessLevel]:
+        """The access level of each of the titles that is published."""
+        ids = list(set(content_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Content.id, Content.access_level).where(Content.id.in_(ids), Content.published.is_(True))
+        )
+        return dict(rows.tuples().all())
+
+    async def publication_state(self, content_id: uuid.UUID) -> tuple[bool, AccessLevel] | None:
+        """Whether a title is published, and its access level; None when there is no such title."""
+        row = (
+            await self.session.execute(select(Content.published, Content.access_level).where(Content.id == content_id))
+        ).one_or_none()
+        return None if row is None else (bool(row[0]), row[1])
+
     async def get_any(self, content_id: uuid.UUID) -> Content:
         """A title whether published or not (administrators)."""
         return await self._get(content_id)
@@ -207,41 +222,40 @@ class CatalogService:
             raise ContentNotFound()
         return content
 
-    # recommendations
+    # ranking for someone
 
-    async def recommendations(
-        self, user_id: uuid.UUID, *, limit: int, offset: int
+    async def ranked_for_viewer(
+        self,
+        *,
+        playable_levels: Sequence[AccessLevel],
+        exclude: Select[tuple[uuid.UUID]],
+        genre_weights: Mapping[uuid.UUID, float],
+        limit: int,
+        offset: int,
     ) -> tuple[list[tuple[Content, bool]], int]:
-        """Published titles the user has not watched, each with whether their plan covers it.
+        """Published titles not in ``exclude``, each with whether it is of a playable level.
 
-        Ranked: playable first; then by affinity to the genres of what they watched (finished and
-        recent viewings weigh more) and the genres they follow; then trending; then newest. A new
-        user has no affinity yet, so they get trending titles.
+        Ranked: playable first; then by the summed weights of their genres; then trending;
+        then newest.
         """
-        entitlement = await entitlement_for(
-            self.session, user_id, free_max_devices=self._app.settings.playback.free_max_devices
-        )
-        playable_levels = [level for level in AccessLevel if entitlement.covers(level)]
-        accessible = case((Content.access_level.in_(playable_levels), 1), else_=0)
-        conditions = [Content.published.is_(True), Content.id.not_in(titles_watched_by(user_id))]
-
-        affinity = await self._genre_affinity(user_id)
-        viewers = viewers_per_title(since=utcnow() - timedelta(days=TRENDING_WINDOW_DAYS))
+        accessible = case((Content.access_level.in_(list(playable_levels)), 1), else_=0)
+        conditions = [Content.published.is_(True), Content.id.not_in(exclude)]
+        viewers = self._viewers.per_title(since=utcnow() - timedelta(days=TRENDING_WINDOW_DAYS))
         statement = select(Content, accessible.label("accessible")).outerjoin(
             viewers, viewers.c.content_id == Content.id
         )
         order: list[ColumnElement[Any]] = [accessible.desc()]
-        if affinity:
+        if genre_weights:
             genre_weight = case(
                 *(
                     (content_genres.c.genre_id == genre_id, literal(weight, Float))
-                    for genre_id, weight in affinity.items()
+                    for genre_id, weight in genre_weights.items()
                 ),
                 else_=literal(0.0, Float),
             )
             scores = (
                 select(content_genres.c.content_id, func.sum(genre_weight).label("score"))
-                .where(content_genres.c.genre_id.in_(list(affinity)))
+                .where(content_genres.c.genre_id.in_(list(genre_weights)))
                 .group_by(content_genres.c.content_id)
                 .subquery("affinity")
             )
@@ -255,22 +269,15 @@ class CatalogService:
         )
         return [(content, bool(is_accessible)) for content, is_accessible in rows], total
 
-    async def _genre_affinity(self, user_id: uuid.UUID) -> dict[uuid.UUID, float]:
-        signals = await WatchHistoryService(self.session, self._app).viewing_signals(user_id, limit=TASTE_HISTORY_LIMIT)
-        now = utcnow()
-        weight_of_title = {signal.content_id: viewing_weight(signal, now) for signal in signals}
-        affinity: dict[uuid.UUID, float] = defaultdict(float)
-        if weight_of_title:
-            rows = await self.session.execute(
-                select(content_genres.c.content_id, content_genres.c.genre_id).where(
-                    content_genres.c.content_id.in_(list(weight_of_title))
-                )
-            )
-            for content_id, genre_id in rows:
-                affinity[genre_id] += weight_of_title[content_id]
-        for genre in await self.followed_genres(user_id):
-            affinity[genre.id] += FOLLOWED_GENRE_WEIGHT
-        return dict(affinity)
+    async def genres_of_titles(self, content_ids: Iterable[uuid.UUID]) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(content_id, genre_id)`` pairs of the given titles."""
+        ids = list(content_ids)
+        if not ids:
+            return []
+        rows = await self.session.execute(
+            select(content_genres.c.content_id, content_genres.c.genre_id).where(content_genres.c.content_id.in_(ids))
+        )
+        return [(content_id, genre_id) for content_id, genre_id in rows]
 
     # administration of titles
 
@@ -280,41 +287,35 @@ class CatalogService:
         self.session.add(content)
         await self.session.flush()
         self._catalog_changed()
+        content = await self._get(content.id)
         if content.published_at is not None:
-            await self._announce_release(content)
-        return await self._get(content.id)
+            await self.uow.publish(_published(content))
+        return content
 
     async def update_content(self, content_id: uuid.UUID, values: dict[str, Any]) -> Content:
         """Set the given fields: all of them for PUT (a whole ``ContentWrite``), some for PATCH."""
         content = await self._get(content_id)
-        first_publication = content.published_at is None
+        first_publication, was_published = content.published_at is None, content.published
         await self._apply(content, values, creating=False)
         await self.session.flush()
         self._catalog_changed()
+        content = await self._get(content.id)
         if first_publication and content.published_at is not None:
-            await self._announce_release(content)
-        return await self._get(content.id)
+            await self.uow.publish(_published(content))
+        if was_published and not content.published:
+            await self.uow.publish(TitleWithdrawn(content.id))
+        return content
 
     def _catalog_changed(self) -> None:
         """What anonymous callers were shown of the catalog is out of date once this transaction commits."""
-        self._app.public_cache.invalidate_on_commit(self.session, CacheScope.CATALOG)
-
-    async def _announce_release(self, content: Content) -> None:
-        """Mail the followers of the title's genres, in this same transaction (the outbox)."""
-        from reelhouse.notifications.services import NotificationService
-
-        await NotificationService(self.session, self._app.settings).announce_release(
-            content.id,
-            title=content.title,
-            release_year=content.release_year,
-            genre_ids=[genre.id for genre in content.genres],
-        )
+        self._public_cache.invalidate_on_commit(self.uow, CacheScope.CATALOG)
 
     async def delete_content(self, content_id: uuid.UUID) -> None:
         content = await self._get(content_id)
         await self.session.delete(content)
         await self.session.flush()
         self._catalog_changed()
+        await self.uow.publish(TitleWithdrawn(content_id))
 
     async def _apply(self, content: Content, values: dict[str, Any], *, creating: bool) -> None:
         """Validate the fields against each other, then set them."""
@@ -409,3 +410,12 @@ class CatalogService:
             except IntegrityError:  # the same user's concurrent request got there first
                 raise Conflict("Your genres were changed at the same time; try again.") from None
         return await self.followed_genres(user_id)
+
+
+def _published(content: Content) -> TitlePublished:
+    return TitlePublished(
+        content_id=content.id,
+        title=content.title,
+        release_year=content.release_year,
+        genre_ids=tuple(genre.id for genre in content.genres),
+    )

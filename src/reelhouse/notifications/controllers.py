@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from html import escape
-from http import HTTPStatus
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, MediaType, Response, get, post, put
-from litestar.di import Provide
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelhouse.accounts.auth import CurrentUser, requires_admin, requires_user
 from reelhouse.notifications.models import Notification, NotificationKind, NotificationPreference, NotificationStatus
 from reelhouse.notifications.schemas import (
     NotificationPreferences,
@@ -21,11 +19,7 @@ from reelhouse.notifications.schemas import (
     OutboxNotificationList,
 )
 from reelhouse.notifications.services import NotificationService
-from reelhouse.notifications.tokens import InvalidUnsubscribeToken, UnsubscribeTokens
-from reelhouse.platform.auth import CurrentUser, requires_admin, requires_user
-from reelhouse.platform.errors import InvalidInput
 from reelhouse.platform.pagination import Pagination
-from reelhouse.platform.state import AppServices
 
 UnsubscribeToken = Annotated[str, Parameter(description="The token from the mail's unsubscribe link", max_length=200)]
 
@@ -33,19 +27,6 @@ KIND_LABELS = {
     NotificationKind.SUBSCRIPTION_REMINDER: "subscription reminders",
     NotificationKind.NEW_RELEASES: "new-release mails",
 }
-
-
-class BadUnsubscribeLink(InvalidInput):
-    status_code = HTTPStatus.BAD_REQUEST
-    code = "invalid_unsubscribe_token"
-    default_detail = "This unsubscribe link is not valid."
-
-
-def provide_notification_service(db_session: AsyncSession, services: AppServices) -> NotificationService:
-    return NotificationService(db_session, services.settings)
-
-
-NOTIFICATION_DEPENDENCIES = {"notifications": Provide(provide_notification_service, sync_to_thread=False)}
 
 
 def preferences_from(preference: NotificationPreference) -> NotificationPreferences:
@@ -62,7 +43,6 @@ class NotificationPreferenceController(Controller):
     path = "/api/v1/users/notification-preferences"
     tags = ["Profile"]
     guards = [requires_user]
-    dependencies = NOTIFICATION_DEPENDENCIES
 
     @get("/", operation_id="GetNotificationPreferences", summary="Which kinds of mail you get")
     async def get_preferences(
@@ -83,13 +63,10 @@ class UnsubscribeController(Controller):
 
     path = "/api/v1/notifications/unsubscribe"
     tags = ["Profile"]
-    dependencies = NOTIFICATION_DEPENDENCIES
 
     @get("/", operation_id="Unsubscribe", summary="Turn off one kind of mail from its link", media_type=MediaType.HTML)
-    async def unsubscribe_page(
-        self, token: UnsubscribeToken, services: AppServices, notifications: NotificationService
-    ) -> Response[str]:
-        kind = await _unsubscribe(token, services, notifications)
+    async def unsubscribe_page(self, token: UnsubscribeToken, notifications: NotificationService) -> Response[str]:
+        kind = await notifications.unsubscribe_with_token(token)
         label = escape(KIND_LABELS[kind])
         page = (
             "<!DOCTYPE html><html><head><title>Unsubscribed</title></head>"
@@ -101,26 +78,16 @@ class UnsubscribeController(Controller):
 
     @post("/", operation_id="UnsubscribeOneClick", summary="One-click unsubscribe (RFC 8058)", status_code=200)
     async def unsubscribe_one_click(
-        self, token: UnsubscribeToken, services: AppServices, notifications: NotificationService
+        self, token: UnsubscribeToken, notifications: NotificationService
     ) -> dict[str, str]:
-        kind = await _unsubscribe(token, services, notifications)
+        kind = await notifications.unsubscribe_with_token(token)
         return {"kind": kind.value, "status": "unsubscribed"}
-
-
-async def _unsubscribe(token: str, services: AppServices, notifications: NotificationService) -> NotificationKind:
-    try:
-        request = UnsubscribeTokens(services.settings.auth.jwt_secret).verify(token)
-    except InvalidUnsubscribeToken:
-        raise BadUnsubscribeLink() from None
-    await notifications.unsubscribe(request.user_id, request.kind)
-    return request.kind
 
 
 class AdminNotificationController(Controller):
     path = "/api/v1/admin/notifications"
     tags = ["Admin: notifications"]
     guards = [requires_admin]
-    dependencies = NOTIFICATION_DEPENDENCIES
 
     @get("/", operation_id="AdminListNotifications", summary="The outbox: mail waiting, sent, failed")
     async def list_notifications(

@@ -33,13 +33,12 @@ from reelhouse.notifications.services import (
 )
 from reelhouse.notifications.templates import render
 from reelhouse.notifications.tokens import UnsubscribeTokens
-from reelhouse.platform.db import session_scope
+from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 
     from reelhouse.config import Settings
-    from reelhouse.platform.state import AppServices
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +97,14 @@ class NotificationDispatcher:
     ) -> None:
         self.settings = settings
         self.db_config = db_config
+        self._units = UnitOfWorkFactory(db_config, EventBus())
         self.mailer = mailer or mail_backend_for(settings)
         self.unsubscribe_tokens = UnsubscribeTokens(settings.auth.jwt_secret)
         self._rand = rand
 
-    @classmethod
-    def from_services(cls, services: AppServices) -> NotificationDispatcher:
-        return cls(services.settings, services.db_config)
+    @property
+    def units(self) -> UnitOfWorkFactory:
+        return self._units
 
     @property
     def in_api_interval_seconds(self) -> float:
@@ -131,7 +131,8 @@ class NotificationDispatcher:
             and_(Notification.status == NotificationStatus.PENDING, Notification.next_attempt_at <= now),
             and_(Notification.status == NotificationStatus.SENDING, Notification.claimed_until <= now),
         )
-        async with session_scope(self.db_config) as session:
+        async with self._units.begin() as uow:
+            session = uow.session
             candidates = select(Notification.id).where(due).order_by(Notification.next_attempt_at).limit(limit)
             if session.get_bind().dialect.name == "postgresql":
                 # Lock the batch first, then update exactly those rows. (Inside the UPDATE's WHERE the
@@ -161,7 +162,8 @@ class NotificationDispatcher:
             return [ClaimedMail(id=row_id, claim_token=token, attempts=attempts) for row_id, attempts in rows]
 
     async def _deliver(self, mail: ClaimedMail, now: datetime | None, report: DispatchReport) -> None:
-        async with session_scope(self.db_config) as session:
+        async with self._units.begin() as uow:
+            session = uow.session
             notification = await session.get(Notification, mail.id)
             if notification is None:  # its account was deleted meanwhile
                 return
@@ -233,7 +235,8 @@ class NotificationDispatcher:
             values["sent_at"] = now
         if retry_in is not None:
             values["next_attempt_at"] = now + retry_in
-        async with session_scope(self.db_config) as session:
+        async with self._units.begin() as uow:
+            session = uow.session
             await session.execute(
                 update(Notification)
                 .where(Notification.id == mail.id, Notification.claim_token == mail.claim_token)
@@ -242,13 +245,15 @@ class NotificationDispatcher:
             )
 
 
-async def run_worker(services: AppServices, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    settings: Settings, db_config: SQLAlchemyAsyncConfig, *, once: bool = False, stop: asyncio.Event | None = None
+) -> None:
     """``reelhouse notifications worker``: queue reminders and send mail until SIGINT/SIGTERM.
 
     A signal lets the batch in hand finish (each send is bounded by the SMTP timeout), then exits;
     anything claimed and not finished is claimed again after the lease.
     """
-    dispatcher = NotificationDispatcher.from_services(services)
+    dispatcher = NotificationDispatcher(settings, db_config)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -262,7 +267,7 @@ async def run_worker(services: AppServices, *, once: bool = False, stop: asyncio
             if loop.time() - last_scan >= REMINDER_SCAN_INTERVAL_SECONDS or last_scan == 0.0:
                 last_scan = loop.time()
                 try:
-                    await enqueue_due_reminders(services)
+                    await enqueue_due_reminders(dispatcher.units, settings)
                 except Exception:
                     logger.exception("queueing subscription reminders failed; trying again later")
             try:
@@ -280,8 +285,8 @@ async def run_worker(services: AppServices, *, once: bool = False, stop: asyncio
             if once:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), services.settings.notifications.poll_seconds)
+                await asyncio.wait_for(stop.wait(), settings.notifications.poll_seconds)
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
-        await services.db_config.get_engine().dispose()
+        await db_config.get_engine().dispose()

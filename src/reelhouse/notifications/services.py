@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, literal, select, update
@@ -24,18 +25,20 @@ from reelhouse.notifications.models import (
     release_notices,
 )
 from reelhouse.notifications.templates import NEW_RELEASES_TEMPLATE, REMINDER_TEMPLATE, subject_for
+from reelhouse.notifications.tokens import InvalidUnsubscribeToken, UnsubscribeTokens
 from reelhouse.plans.models import Plan
-from reelhouse.platform.errors import Conflict, NotFound
+from reelhouse.platform.errors import Conflict, InvalidInput, NotFound
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from reelhouse.catalog.events import TitlePublished
     from reelhouse.config import Settings
-    from reelhouse.platform.state import AppServices
+    from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 #: How often each process looks for subscriptions that are due a reminder.
 REMINDER_SCAN_INTERVAL_SECONDS = 600
@@ -47,6 +50,12 @@ PREFERENCE_OF_KIND: dict[NotificationKind, str] = {
     NotificationKind.SUBSCRIPTION_REMINDER: "subscription_reminders",
     NotificationKind.NEW_RELEASES: "new_releases",
 }
+
+
+class BadUnsubscribeLink(InvalidInput):
+    status_code = HTTPStatus.BAD_REQUEST
+    code = "invalid_unsubscribe_token"
+    default_detail = "This unsubscribe link is not valid."
 
 
 class NotificationNotFound(NotFound):
@@ -119,6 +128,15 @@ class NotificationService:
         )
         assert preference is not None
         return preference
+
+    async def unsubscribe_with_token(self, token: str) -> NotificationKind:
+        """Turn off the kind of mail an unsubscribe link names, for the user it names."""
+        try:
+            request = UnsubscribeTokens(self.settings.auth.jwt_secret).verify(token)
+        except InvalidUnsubscribeToken:
+            raise BadUnsubscribeLink() from None
+        await self.unsubscribe(request.user_id, request.kind)
+        return request.kind
 
     async def unsubscribe(self, user_id: uuid.UUID, kind: NotificationKind) -> None:
         if await self.session.get(User, user_id) is None:
@@ -363,9 +381,19 @@ class NotificationService:
         return refreshed
 
 
-async def enqueue_due_reminders(services: AppServices, now: datetime | None = None) -> int:
-    """The periodic job: queue every reminder due now (the dedupe key makes repeats harmless)."""
-    from reelhouse.platform.db import session_scope
+async def enqueue_due_reminders(units: UnitOfWorkFactory, settings: Settings, now: datetime | None = None) -> int:
+    """The periodic job: queue the reminders that are due."""
+    async with units.begin() as uow:
+        return await NotificationService(uow.session, settings).enqueue_due_reminders(now)
 
-    async with session_scope(services.db_config) as session:
-        return await NotificationService(session, services.settings).enqueue_due_reminders(now)
+
+def mail_followers_on_release(settings: Settings) -> Callable[[UnitOfWork, TitlePublished], Awaitable[None]]:
+    """The handler of :class:`TitlePublished`: mail the followers of the title's genres, in the
+    same unit of work as the publication (the outbox)."""
+
+    async def handle(uow: UnitOfWork, event: TitlePublished) -> None:
+        await NotificationService(uow.session, settings).announce_release(
+            event.content_id, title=event.title, release_year=event.release_year, genre_ids=list(event.genre_ids)
+        )
+
+    return handle

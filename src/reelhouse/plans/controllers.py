@@ -6,29 +6,21 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelhouse.accounts.auth import CurrentUser, requires_admin
 from reelhouse.plans.schemas import PlanCreate, PlanList, PlanOut, PlanPatch, plan_out
 from reelhouse.plans.services import PlanService
-from reelhouse.platform.auth import CurrentUser, requires_admin
 from reelhouse.platform.cache import CacheScope, public_cache
 from reelhouse.platform.pagination import Pagination
-from reelhouse.platform.state import AppServices
 
 PlanId = Annotated[UUID, Parameter(description="The plan's id")]
-
-
-def provide_plan_service(db_session: AsyncSession, services: AppServices) -> PlanService:
-    return PlanService(session=db_session, public_cache=services.public_cache)
 
 
 class PlanController(Controller):
     path = "/api/v1/plans"
     tags = ["Plans"]
-    dependencies = {"plans": Provide(provide_plan_service, sync_to_thread=False)}
 
     @get(
         "/",
@@ -61,7 +53,6 @@ class AdminPlanController(Controller):
     path = "/api/v1/admin/plans"
     tags = ["Admin: plans"]
     guards = [requires_admin]
-    dependencies = {"plans": Provide(provide_plan_service, sync_to_thread=False)}
 
     @post("/", operation_id="AdminCreatePlan", status_code=HTTP_201_CREATED, summary="Create a plan")
     async def create_plan(self, data: PlanCreate, plans: PlanService) -> PlanOut:

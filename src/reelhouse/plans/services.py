@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from advanced_alchemy.exceptions import DuplicateKeyError
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -12,7 +12,6 @@ from sqlalchemy import exists, func, select
 from reelhouse.plans.models import Plan
 from reelhouse.platform.cache import CacheScope
 from reelhouse.platform.errors import Conflict, NotFound
-from reelhouse.subscriptions.models import Subscription
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,6 +20,14 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from reelhouse.platform.cache import PublicResponseCache
+    from reelhouse.platform.uow import UnitOfWork
+
+
+class PlanUsage(Protocol):
+    """Whether anyone ever subscribed to a plan: answered by subscriptions (a higher domain),
+    handed in by the composition root."""
+
+    async def ever_subscribed(self, session: AsyncSession, plan_id: UUID) -> bool: ...
 
 
 class PlanNotFound(NotFound):
@@ -40,10 +47,13 @@ class PlanRepository(SQLAlchemyAsyncRepository[Plan]):
 class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
     repository_type = PlanRepository
 
-    def __init__(self, session: AsyncSession, *, public_cache: PublicResponseCache, **kwargs: Any) -> None:
-        super().__init__(session=session, **kwargs)
-        self._session = session
+    def __init__(
+        self, uow: UnitOfWork, *, public_cache: PublicResponseCache, plan_usage: PlanUsage, **kwargs: Any
+    ) -> None:
+        super().__init__(session=uow.session, **kwargs)
+        self._uow = uow
         self._public_cache = public_cache
+        self._plan_usage = plan_usage
 
     async def list_plans(self, *, include_inactive: bool, limit: int, offset: int) -> tuple[Sequence[Plan], int]:
         conditions = [] if include_inactive else [Plan.is_active.is_(True)]
@@ -88,7 +98,7 @@ class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
         plan = await self.get_plan(plan_id, include_inactive=True)
         session = self.repository.session
         self._plans_changed()
-        if await session.scalar(select(exists().where(Subscription.plan_id == plan.id))):
+        if await self._plan_usage.ever_subscribed(self._uow.session, plan.id):
             plan.is_active = False
             await session.flush()
             await session.refresh(plan)
@@ -99,7 +109,7 @@ class PlanService(SQLAlchemyAsyncRepositoryService[Plan, PlanRepository]):
 
     def _plans_changed(self) -> None:
         """What anonymous callers were shown of the plans is out of date once this transaction commits."""
-        self._public_cache.invalidate_on_commit(self._session, CacheScope.PLANS)
+        self._public_cache.invalidate_on_commit(self._uow, CacheScope.PLANS)
 
     async def _ensure_name_free(self, name: str, own_id: UUID | None) -> None:
         conditions = [Plan.name == name] + ([Plan.id != own_id] if own_id is not None else [])

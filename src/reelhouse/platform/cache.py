@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from prometheus_client import Counter
-from sqlalchemy import event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -36,8 +35,8 @@ if TYPE_CHECKING:
     from litestar.channels import ChannelsPlugin
     from litestar.channels.subscriber import Subscriber
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
-    from sqlalchemy.ext.asyncio import AsyncSession
-    from sqlalchemy.orm import Session
+
+    from reelhouse.platform.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +62,6 @@ _PER_REQUEST_HEADERS = frozenset(
 )
 _HIT_HEADER = (b"x-cache", b"hit")
 _MISS_HEADER = (b"x-cache", b"miss")
-_PENDING_SCOPES = "public_cache_pending_scopes"
 
 LOOKUPS = Counter(
     "reelhouse_public_cache_lookups",
@@ -212,23 +210,9 @@ class PublicResponseCache:
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
-    def invalidate_on_commit(self, session: AsyncSession, scope: CacheScope) -> None:
-        """Invalidate ``scope`` once ``session``'s transaction commits (not at all if it never does)."""
-        sync_session = session.sync_session
-        pending: set[CacheScope] | None = sync_session.info.get(_PENDING_SCOPES)
-        if pending is None:
-            pending = sync_session.info[_PENDING_SCOPES] = set()
-            event.listen(sync_session, "after_commit", self._after_commit)
-        pending.add(scope)
-
-    def _after_commit(self, session: Session) -> None:
-        if session.in_nested_transaction():  # a savepoint: the transaction itself may still roll back
-            return
-        pending: set[CacheScope] = session.info[_PENDING_SCOPES]
-        scopes = sorted(pending)
-        pending.clear()
-        for scope in scopes:
-            self.invalidate(scope)
+    def invalidate_on_commit(self, uow: UnitOfWork, scope: CacheScope) -> None:
+        """Invalidate ``scope`` once ``uow`` commits (not at all if it never does)."""
+        uow.after_commit(lambda: self.invalidate(scope))
 
     async def _publish(self, channels: ChannelsPlugin, scope: CacheScope) -> None:
         try:

@@ -1,11 +1,9 @@
-"""Database wiring: the advanced-alchemy config, migrations, and a session scope for non-request code."""
+"""Database wiring: the advanced-alchemy config and migrations (units of work: ``platform/uow.py``)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +18,6 @@ from advanced_alchemy.extensions.litestar import (
 from sqlalchemy import event
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from reelhouse.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -94,16 +90,3 @@ def upgrade_database(config: SQLAlchemyAsyncConfig, revision: str = "head") -> N
 async def upgrade_database_async(config: SQLAlchemyAsyncConfig) -> None:
     # Alembic's async environment runs its own event loop, so give it a thread.
     await anyio.to_thread.run_sync(upgrade_database, config)
-
-
-@asynccontextmanager
-async def session_scope(config: SQLAlchemyAsyncConfig) -> AsyncIterator[AsyncSession]:
-    """A session for code outside a request (CLI, start-up, workers): commit on success."""
-    session_maker = config.create_session_maker()
-    async with session_maker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise

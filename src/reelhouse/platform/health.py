@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from litestar import Controller, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from msgspec import Struct
 
-from reelhouse.platform.state import AppServices
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+logger = logging.getLogger(__name__)
 
 NO_LIMITS = {"exclude_from_auth": True, "exclude_from_rate_limit": True}
 
 
 class Health(Struct):
     status: str
+
+
+class Readiness:
+    """The checks ``/ready`` runs, by dependency name; the composition root adds one per backend."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, Callable[[], Awaitable[object]]] = {}
+
+    def add_check(self, name: str, check: Callable[[], Awaitable[object]]) -> None:
+        """``check`` raises when the dependency does not answer."""
+        self._checks[name] = check
+
+    async def states(self) -> dict[str, str]:
+        """Each dependency's state: ``ok`` or ``unavailable``."""
+        states: dict[str, str] = {}
+        for name, check in self._checks.items():
+            try:
+                await check()
+                states[name] = "ok"
+            except Exception as exc:  # noqa: BLE001  (any failure means "not ready")
+                logger.warning("%s not ready: %s", name, type(exc).__name__)
+                states[name] = "unavailable"
+        return states
 
 
 class HealthController(Controller):
@@ -31,8 +58,8 @@ class HealthController(Controller):
         opt=NO_LIMITS,
         summary="Readiness: 200 when the database and Redis answer, 503 naming what is down",
     )
-    async def ready(self, services: AppServices) -> Response[dict[str, Any]]:
-        checks = await services.readiness()
+    async def ready(self, readiness: Readiness) -> Response[dict[str, Any]]:
+        checks = await readiness.states()
         ready = all(state == "ok" for state in checks.values())
         body = {"status": "ready" if ready else "unavailable", "checks": checks}
         return Response(body, status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE)

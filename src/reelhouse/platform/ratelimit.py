@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Protocol
 
 from litestar.enums import ScopeType
@@ -27,19 +27,18 @@ from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from redis.exceptions import RedisError
 
-from reelhouse.accounts.tokens import InvalidToken
 from reelhouse.platform.client_ip import client_ip, parse_address
 from reelhouse.platform.errors import DomainError, RateLimited
 
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
     from redis.asyncio import Redis
 
-    from reelhouse.platform.state import AppServices
+    from reelhouse.config import RateLimitSettings
 
 MICROSECONDS = 1_000_000
 
@@ -212,17 +211,26 @@ class RateLimitMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
     exclude_opt_key = "exclude_from_rate_limit"
 
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        settings: RateLimitSettings,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network],
+        user_of_token: Callable[[str], str | None],
+    ) -> None:
+        self._limiter = limiter
+        self._settings = settings
+        self._trusted_proxies = trusted_proxies
+        #: The user id a bearer token names when its signature verifies, else None.
+        self._user_of_token = user_of_token
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        services: AppServices = scope["litestar_app"].state.services
-        settings = services.settings.rate_limit
-        if not settings.enabled:
+        if not self._settings.enabled:
             await next_app(scope, receive, send)
             return
-        bucket, caller = self._bucket_for(scope, services)
+        bucket, caller = self._bucket_for(scope)
         try:
-            decision = await services.backends.rate_limiter.hit(
-                f"{bucket.name}:{caller}", bucket.limit, bucket.period_seconds
-            )
+            decision = await self._limiter.hit(f"{bucket.name}:{caller}", bucket.limit, bucket.period_seconds)
         except (RedisError, OSError) as exc:
             # Fail open: a limiter outage must not take the whole API down with it
             # (/ready reports Redis as down meanwhile).
@@ -249,18 +257,26 @@ class RateLimitMiddleware(ASGIMiddleware):
             exc.headers = {**headers, **(exc.headers or {})}
             raise
 
-    @staticmethod
-    def _bucket_for(scope: Scope, services: AppServices) -> tuple[Bucket, str]:
-        settings = services.settings.rate_limit
+    def _bucket_for(self, scope: Scope) -> tuple[Bucket, str]:
+        settings = self._settings
         handler_opt = scope["route_handler"].opt
-        ip = caller_network(client_ip(scope, services.settings.server.trusted_proxy_networks))
+        ip = caller_network(client_ip(scope, self._trusted_proxies))
         if handler_opt.get("rate_limit_bucket") == "auth":
             return Bucket("auth", settings.auth_per_minute), f"ip:{ip}"
-        user_id = _signed_in_user(scope, services)
+        user_id = self._signed_in_user(scope)
         if user_id is not None:
             # Hash-tagged so a user's keys share a Redis Cluster slot.
             return Bucket("user", settings.user_per_minute), f"{{{user_id}}}"
         return Bucket("anonymous", settings.anonymous_per_minute), f"ip:{ip}"
+
+    def _signed_in_user(self, scope: Scope) -> str | None:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() != "bearer":
+                    return None
+                return self._user_of_token(token.strip())
+        return None
 
 
 def caller_network(ip: str) -> str:
@@ -273,16 +289,3 @@ def caller_network(ip: str) -> str:
     if isinstance(address, IPv6Address):
         return str(IPv6Network((address, 64), strict=False))
     return str(address) if address is not None else ip
-
-
-def _signed_in_user(scope: Scope, services: AppServices) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer":
-                return None
-            try:
-                return str(services.token_codec.decode(token.strip()).user_id)
-            except InvalidToken:
-                return None
-    return None

@@ -6,14 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, post, put
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelhouse.platform.auth import CurrentUser, requires_user
+from reelhouse.accounts.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
-from reelhouse.platform.state import AppServices
 from reelhouse.playback.history import WatchHistoryService
 from reelhouse.playback.schemas import (
     ContinueWatchingList,
@@ -27,15 +24,10 @@ from reelhouse.playback.schemas import (
 EntryId = Annotated[UUID, Parameter(description="A watch-history entry id")]
 
 
-def provide_watch_history_service(db_session: AsyncSession, services: AppServices) -> WatchHistoryService:
-    return WatchHistoryService(db_session, services)
-
-
 class WatchHistoryController(Controller):
     path = "/api/v1/watch-history"
     tags = ["Watch history"]
     guards = [requires_user]
-    dependencies = {"history": Provide(provide_watch_history_service, sync_to_thread=False)}
 
     @post(
         "/",

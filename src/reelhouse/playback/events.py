@@ -19,12 +19,10 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Float, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from reelhouse.platform.db import session_scope
-
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from reelhouse.platform.state import AppServices
+    from reelhouse.platform.uow import UnitOfWorkFactory
     from reelhouse.playback.streams import StreamSession
 
 logger = logging.getLogger(__name__)
@@ -88,13 +86,14 @@ def partition_ddl(month: date) -> str:
     )
 
 
-async def ensure_event_partitions(app: AppServices, today: date | None = None) -> list[str]:
+async def ensure_event_partitions(units: UnitOfWorkFactory, today: date | None = None) -> list[str]:
     """Create this month's and the next months' partitions (PostgreSQL only); returns their names."""
-    if not app.settings.database.is_postgresql:
+    if units.db_config.get_engine().dialect.name != "postgresql":
         return []
     today = today or datetime.now(UTC).date()
     created: list[str] = []
-    async with session_scope(app.db_config) as session:
+    async with units.begin() as uow:
+        session = uow.session
         # CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin: instances take turns.
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PARTITION_LOCK_KEY})
         for ahead in range(PARTITION_MONTHS_AHEAD + 1):

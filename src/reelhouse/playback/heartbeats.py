@@ -16,17 +16,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from reelhouse.catalog.models import Content
-from reelhouse.platform.db import session_scope
-from reelhouse.playback.history import WatchHistoryService
-
 if TYPE_CHECKING:
-    from reelhouse.platform.state import AppServices
+    from collections.abc import Callable
+
+    from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
+    from reelhouse.playback.history import WatchHistoryService
     from reelhouse.playback.streams import HeartbeatOutcome, HeartbeatReport, StreamSession, StreamStore
 
 logger = logging.getLogger(__name__)
@@ -80,8 +78,14 @@ class PositionWriter:
     #: Positions per transaction: a commit's bookkeeping is synchronous work, kept to milliseconds.
     MAX_BATCH = 25
 
-    def __init__(self, app: AppServices, delay_seconds: float = 0.5) -> None:
-        self._app = app
+    def __init__(
+        self,
+        units: UnitOfWorkFactory,
+        history_for: Callable[[UnitOfWork], WatchHistoryService],
+        delay_seconds: float = 0.5,
+    ) -> None:
+        self._units = units
+        self._history_for = history_for
         self._delay = delay_seconds
         self._queued: dict[str, QueuedPosition] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -122,20 +126,12 @@ class PositionWriter:
 
     async def _write(self, batch: list[QueuedPosition]) -> None:
         try:
-            async with session_scope(self._app.db_config) as db:
-                history = WatchHistoryService(db, self._app)
+            async with self._units.begin() as uow:
+                history = self._history_for(uow)
                 # A fixed order: two writers never wait on each other's rows in opposite orders.
                 for item in sorted(batch, key=lambda queued: (queued.session.user_id, queued.session.content_id)):
-                    session = item.session
-                    content = await db.get(Content, uuid.UUID(session.content_id))
-                    if content is None:
-                        continue
-                    await history.store_position(
-                        uuid.UUID(session.user_id),
-                        content,
-                        session.position,
-                        playing=session.state == "playing",
-                        observed_at=item.observed_at,
+                    await history.store_stream_position(
+                        item.session, playing=item.session.state == "playing", observed_at=item.observed_at
                     )
         except Exception:
             # Positions are re-sent every flush period; the next one carries the newer position.

@@ -31,16 +31,17 @@ from sqlalchemy.orm import contains_eager, selectinload
 from reelhouse.catalog.models import Content
 from reelhouse.platform.errors import Forbidden, NotFound
 from reelhouse.playback.models import WatchHistory, WatchStatus
-from reelhouse.subscriptions.entitlement import Entitlement, entitlement_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sqlalchemy import Executable, Select, Subquery
-    from sqlalchemy.ext.asyncio import AsyncSession
 
+    from reelhouse.catalog.services import CatalogService
     from reelhouse.config import PlaybackSettings
-    from reelhouse.platform.state import AppServices
+    from reelhouse.platform.uow import UnitOfWork
+    from reelhouse.playback.streams import StreamSession
+    from reelhouse.subscriptions.entitlement import Entitlement, EntitlementService
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -202,6 +203,13 @@ def titles_watched_by(user_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
     return select(WatchHistory.content_id).where(WatchHistory.user_id == user_id)
 
 
+class ViewerCountsFromHistory:
+    """The catalog's ``ViewerCounts``, answered from watch history."""
+
+    def per_title(self, since: datetime | None = None) -> Subquery:
+        return viewers_per_title(since)
+
+
 @dataclass(frozen=True, slots=True)
 class ViewingSignal:
     """What one viewing says about a user's taste."""
@@ -227,15 +235,20 @@ def utcnow() -> datetime:
 
 
 class WatchHistoryService:
-    def __init__(self, session: AsyncSession, app: AppServices) -> None:
-        self.session = session
-        self._app = app
-        self.rules = ResumeRules.from_settings(app.settings.playback)
+    def __init__(
+        self, uow: UnitOfWork, *, rules: ResumeRules, entitlements: EntitlementService, catalog: CatalogService
+    ) -> None:
+        self.uow = uow
+        self.session = uow.session
+        self.rules = rules
+        self._entitlements = entitlements
+        self._catalog = catalog
 
     async def entitlement(self, user_id: uuid.UUID) -> Entitlement:
-        return await entitlement_for(
-            self.session, user_id, free_max_devices=self._app.settings.playback.free_max_devices
-        )
+        return await self._entitlements.for_user(user_id)
+
+    def titles_watched_by(self, user_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+        return titles_watched_by(user_id)
 
     # reports
 
@@ -267,6 +280,17 @@ class WatchHistoryService:
         """Upsert the user's entry for ``content`` through the resume rules; True when it was created."""
         entry_id, created = await self.store_position(user_id, content, position_seconds, playing=playing)
         return await self._load(entry_id), created
+
+    async def store_stream_position(
+        self, stream: StreamSession, *, playing: bool, observed_at: datetime | None = None
+    ) -> None:
+        """Save a stream's reported position (its title may have been deleted meanwhile: then nothing)."""
+        content = await self._catalog.find(uuid.UUID(stream.content_id))
+        if content is None:
+            return
+        await self.store_position(
+            uuid.UUID(stream.user_id), content, stream.position, playing=playing, observed_at=observed_at
+        )
 
     async def store_position(
         self,
@@ -433,7 +457,7 @@ class WatchHistoryService:
     # helpers
 
     async def _published_content(self, content_id: uuid.UUID) -> Content:
-        content = await self.session.get(Content, content_id)
+        content = await self._catalog.find(content_id)
         if content is None or not content.published:
             raise ContentUnavailable()
         return content

@@ -58,21 +58,22 @@ from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
-from sqlalchemy import select
 
-from reelhouse.accounts.tokens import InvalidToken
-from reelhouse.catalog.models import Content
 from reelhouse.plans.models import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
-from reelhouse.platform.state import AppServices
+from reelhouse.platform.jwt import InvalidToken
 from reelhouse.playback.tokens import ExpiredStreamUrl, SignedStream, StreamUrlSigner
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from litestar.handlers import HTTPRouteHandler
     from litestar.types import Method, OperationIDCreator
     from litestar.types.internal_types import PathParameterDefinition
+
+    from reelhouse.catalog.services import CatalogService
+    from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
+    from reelhouse.playback.streams import StreamStore
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 VIDEO_TYPE = "video/mp4"
@@ -260,14 +261,40 @@ def signed_cap(signed: SignedStream) -> Resolution:
         raise InvalidStreamSignature() from None
 
 
-async def ensure_live(services: AppServices, content_id: UUID, signed: SignedStream) -> None:
-    session = await services.backends.streams.get(signed.user_id, signed.session_id)
-    if session is None or session.user_id != signed.user_id or session.content_id != str(content_id):
-        raise StreamEnded()
-    grace_ms = services.settings.playback.grace_seconds * 1000
-    if session.last_heartbeat_at < time.time() * 1000 - grace_ms:
-        # Silent past the grace period: the sweeper ends it shortly; it is over already.
-        raise StreamEnded()
+class MediaAccess:
+    """What the media routes check a request against, built once by the composition root."""
+
+    def __init__(
+        self,
+        *,
+        stream_urls: StreamUrlSigner,
+        streams: StreamStore,
+        grace_seconds: int,
+        media_dir: str,
+        units: UnitOfWorkFactory,
+        catalog_for: Callable[[UnitOfWork], CatalogService],
+    ) -> None:
+        self.stream_urls = stream_urls
+        self.media_dir = media_dir
+        self._streams = streams
+        self._grace_ms = grace_seconds * 1000
+        self._units = units
+        self._catalog_for = catalog_for
+
+    async def ensure_live(self, content_id: UUID, signed: SignedStream) -> None:
+        session = await self._streams.get(signed.user_id, signed.session_id)
+        if session is None or session.user_id != signed.user_id or session.content_id != str(content_id):
+            raise StreamEnded()
+        if session.last_heartbeat_at < time.time() * 1000 - self._grace_ms:
+            # Silent past the grace period: the sweeper ends it shortly; it is over already.
+            raise StreamEnded()
+
+    async def duration(self, content_id: UUID) -> int:
+        async with self._units.begin() as uow:
+            content = await self._catalog_for(uow).find(content_id)
+        if content is None:
+            raise MediaNotFound("No such title.")
+        return int(content.duration_seconds)
 
 
 def parse_rendition_name(name: str) -> tuple[Resolution, str]:
@@ -283,14 +310,6 @@ def parse_rendition_name(name: str) -> tuple[Resolution, str]:
 
 def allowed(resolution: Resolution, cap: Resolution) -> bool:
     return resolution.rank <= cap.rank
-
-
-async def content_duration(services: AppServices, content_id: UUID) -> int:
-    async with services.db_config.get_session() as session:
-        duration = await session.scalar(select(Content.duration_seconds).where(Content.id == content_id))
-    if duration is None:
-        raise MediaNotFound("No such title.")
-    return int(duration)
 
 
 # --- playlists --------------------------------------------------------------------------------
@@ -411,12 +430,12 @@ class MediaController(Controller):
         summary="HLS master playlist of a live stream (the signed stream_url): the renditions up to "
         "the plan's resolution",
     )
-    async def manifest(self, request: Request[Any, Any, Any], content_id: UUID, services: AppServices) -> ASGIResponse:
+    async def manifest(self, request: Request[Any, Any, Any], content_id: UUID, media: MediaAccess) -> ASGIResponse:
         query = _signed_query(request)
-        signed = verify_stream_url(services.stream_urls, content_id, query)
+        signed = verify_stream_url(media.stream_urls, content_id, query)
         cap = signed_cap(signed)
-        await ensure_live(services, content_id, signed)
-        files = await find_renditions(services.settings.playback.media_dir, content_id)
+        await media.ensure_live(content_id, signed)
+        files = await find_renditions(media.media_dir, content_id)
         playable = [r for r in Resolution if r in files and allowed(r, cap)]
         if not playable:
             raise MediaNotFound(
@@ -441,23 +460,22 @@ class MediaController(Controller):
         "({rendition}.mp4, with byte ranges)",
     )
     async def rendition(
-        self, request: Request[Any, Any, Any], content_id: UUID, name: str, services: AppServices
+        self, request: Request[Any, Any, Any], content_id: UUID, name: str, media: MediaAccess
     ) -> ASGIResponse:
         resolution, extension = parse_rendition_name(name)
         query = _signed_query(request)
-        signed = verify_stream_url(services.stream_urls, content_id, query)
+        signed = verify_stream_url(media.stream_urls, content_id, query)
         cap = signed_cap(signed)
-        await ensure_live(services, content_id, signed)
+        await media.ensure_live(content_id, signed)
         if not allowed(resolution, cap):
             raise ResolutionNotAllowed(f"Your plan streams up to {cap.value}, not {resolution.value}.")
-        media_dir = services.settings.playback.media_dir
-        media = await anyio.to_thread.run_sync(_stat_file, rendition_path(media_dir, content_id, resolution))
-        if media is None:
+        found = await anyio.to_thread.run_sync(_stat_file, rendition_path(media.media_dir, content_id, resolution))
+        if found is None:
             raise MediaNotFound(f"This title has no {resolution.value} rendition.")
         if extension == "m3u8":
-            duration = await content_duration(services, content_id)
+            duration = await media.duration(content_id)
             return _text_response(request, media_playlist(resolution, duration, urlencode(query)))
-        return _file_response(request, media)
+        return _file_response(request, found)
 
 
 __all__ = [

@@ -7,15 +7,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta, Struct
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelhouse.platform.auth import CurrentUser, provide_current_user, requires_admin, requires_user
-from reelhouse.platform.state import AppServices
+from reelhouse.accounts.auth import CurrentUser, provide_current_user, requires_admin, requires_user
 from reelhouse.playback.sessions import PlaybackService
 from reelhouse.playback.streams import EndReason, StreamSession
 
@@ -84,22 +80,14 @@ def live_session(session: StreamSession) -> LiveSession:
     )
 
 
-def public_base(request: Request[Any, Any, Any], services: AppServices) -> str:
-    configured = services.settings.server.public_url.rstrip("/")
-    return configured or str(request.base_url).rstrip("/")
-
-
-def provide_playback_service(db_session: AsyncSession, state: State) -> PlaybackService:
-    # The app's services from the state, not as a dependency: one dependency per level lets the
-    # framework resolve them without a task group per request (admission is a hot path).
-    return PlaybackService(db_session, state.services)
+def public_base(request: Request[Any, Any, Any], playback: PlaybackService) -> str:
+    return playback.public_url or str(request.base_url).rstrip("/")
 
 
 class PlaybackSessionController(Controller):
     path = "/api/v1/playback/sessions"
     tags = ["Playback"]
     guards = [requires_user]
-    dependencies = {"playback": Provide(provide_playback_service, sync_to_thread=False)}
 
     @post(
         "/",
@@ -111,7 +99,7 @@ class PlaybackSessionController(Controller):
     async def start(
         self, request: Request[CurrentUser, Any, Any], data: StartPlayback, playback: PlaybackService
     ) -> PlaybackStarted:
-        current_user, services = provide_current_user(request), playback.app
+        current_user = provide_current_user(request)
         started = await playback.start(
             current_user.id,
             data.content_id,
@@ -119,14 +107,14 @@ class PlaybackSessionController(Controller):
             device_name=data.device_name or request.headers.get("user-agent", "")[:200] or data.device_id,
             replace_session_id=data.replace_session_id,
         )
-        base = public_base(request, services)
+        base = public_base(request, playback)
         ws_base = "wss" + base[len("https") :] if base.startswith("https") else "ws" + base[len("http") :]
         return PlaybackStarted(
             session_id=started.session.session_id,
             playback_token=started.playback_token,
             stream_url=f"{base}/media/{started.session.content_id}/manifest.m3u8?{started.stream_query}",
             ws_url=f"{ws_base}/api/v1/playback/ws?token={started.playback_token}",
-            heartbeat_interval_seconds=services.settings.playback.heartbeat_interval_seconds,
+            heartbeat_interval_seconds=started.heartbeat_interval_seconds,
             max_resolution=started.entitlement.max_resolution.value,
             resume_position_seconds=started.resume_position_seconds,
             evicted=[
@@ -166,7 +154,6 @@ class AdminPlaybackController(Controller):
     path = "/api/v1/admin/playback/sessions"
     tags = ["Admin: playback"]
     guards = [requires_admin]
-    dependencies = {"playback": Provide(provide_playback_service, sync_to_thread=False)}
 
     @get("/", operation_id="AdminListPlaybackSessions", summary="Every live stream, optionally one user's")
     async def list_sessions(self, playback: PlaybackService, user_id: UUID | None = None) -> LiveSessionList:

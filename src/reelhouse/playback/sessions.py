@@ -1,8 +1,9 @@
-"""Playback sessions: starting, heartbeats, stopping and every way a stream ends.
+"""Playback sessions: starting, stopping, applying entitlement changes, and every way a stream ends.
 
 Every ended stream, whatever ended it, goes through :meth:`PlaybackService.settle`:
 its last position is saved to watch history, the event is logged, and its device
 is told why over the stream's channel, on whichever instance its socket lives.
+Lower domains reach it through events (see :mod:`reelhouse.playback.handlers`).
 """
 
 from __future__ import annotations
@@ -14,24 +15,27 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select
-
-from reelhouse.catalog.models import Content
 from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
-from reelhouse.platform.db import session_scope
 from reelhouse.platform.errors import Conflict, NotFound
-from reelhouse.platform.metrics import ADMISSIONS, ENDINGS
 from reelhouse.playback.events import PlaybackEventKind, record_event
-from reelhouse.playback.history import ContentUnavailable, PlanRequired, WatchHistoryService
+from reelhouse.playback.history import ContentUnavailable, PlanRequired
+from reelhouse.playback.metrics import ADMISSIONS, ENDINGS
 from reelhouse.playback.streams import EndedStream, EndReason, NewStream, StreamSession
-from reelhouse.subscriptions.entitlement import Entitlement, entitlement_for
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from litestar.channels import ChannelsPlugin
 
-    from reelhouse.platform.state import AppServices
+    from reelhouse.catalog.models import Content
+    from reelhouse.catalog.services import CatalogService
+    from reelhouse.config import PlaybackSettings
+    from reelhouse.platform.uow import UnitOfWork
+    from reelhouse.playback.heartbeats import PositionWriter
+    from reelhouse.playback.history import WatchHistoryService
+    from reelhouse.playback.streams import StreamStore
+    from reelhouse.playback.tokens import PlaybackTokenCodec, StreamUrlSigner
+    from reelhouse.subscriptions.entitlement import Entitlement, EntitlementService
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +53,6 @@ TERMINATION_DETAILS: dict[EndReason, tuple[int, str]] = {
 
 #: The state of a stream admitted but not yet heard from.
 STARTING = "starting"
-_PENDING_NOTICES = "reelhouse.playback.pending_notices"
-_NOTICE_HOOKS = "reelhouse.playback.notice_hooks"
 
 
 #: Every instance listens here and hands each notice to the socket of its stream, if it holds it.
@@ -88,15 +90,27 @@ class StartedStream:
     entitlement: Entitlement
     resume_position_seconds: int
     ended: list[EndedStream]
+    heartbeat_interval_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
 class UserSnapshot:
     active: bool
-    access_level: AccessLevel
-    max_devices: int
+    #: What the user may watch (None for an account no longer active).
+    entitlement: Entitlement | None
     #: Epoch seconds after which it must be read again.
     fresh_until: float
+
+    @property
+    def access_level(self) -> AccessLevel:
+        return (self.entitlement.access_level if self.entitlement else None) or AccessLevel.FREE
+
+    @property
+    def max_devices(self) -> int:
+        return self.entitlement.max_devices if self.entitlement else 0
+
+    def may_watch(self, content: ContentSnapshot) -> bool:
+        return content.published and self.entitlement is not None and self.entitlement.covers(content.access_level)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +153,16 @@ class EntitlementSnapshots:
         fresh_until = now + self._user_seconds
         if entitlement is not None and entitlement.valid_until is not None:
             fresh_until = min(fresh_until, entitlement.valid_until.timestamp())
-        snapshot = UserSnapshot(
-            active=active,
-            access_level=(entitlement.access_level if entitlement else None) or AccessLevel.FREE,
-            max_devices=entitlement.max_devices if entitlement else 0,
-            fresh_until=fresh_until,
-        )
+        snapshot = UserSnapshot(active=active, entitlement=entitlement if active else None, fresh_until=fresh_until)
         self._users = self._bounded(self._users, now)
         self._users[user_id] = snapshot
         return snapshot
 
     def forget_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
+
+    def forget_content(self, content_id: str) -> None:
+        self._contents.pop(content_id, None)
 
     def content(self, content_id: str, *, stale: bool = False) -> ContentSnapshot | None:
         snapshot = self._contents.get(content_id)
@@ -198,18 +210,54 @@ class EntitlementSnapshots:
         return {key: value for key, value in entries.items() if value.fresh_until > now}
 
 
+class PlayerNotices:
+    """Tells a stream's device, on whichever instance its socket is, that the stream ended."""
+
+    def __init__(self, channels: ChannelsPlugin) -> None:
+        self._channels = channels
+
+    def publish(self, session_id: str, reason: EndReason) -> None:
+        try:
+            self._channels.publish(termination_notice(session_id, reason), [PLAYER_NOTICES_CHANNEL])
+        except RuntimeError:
+            # The channels backend already stopped (shutdown); the device reads the ending from
+            # the store when it reconnects.
+            logger.info("notice for stream %s not sent: channels stopped", session_id)
+
+
 class PlaybackService:
-    def __init__(self, session: AsyncSession, app: AppServices) -> None:
-        self.session = session
-        self._app = app
-        self._streams = app.backends.streams
-        self._history = WatchHistoryService(session, app)
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        *,
+        settings: PlaybackSettings,
+        streams: StreamStore,
+        snapshots: EntitlementSnapshots,
+        history: WatchHistoryService,
+        entitlements: EntitlementService,
+        catalog: CatalogService,
+        playback_tokens: PlaybackTokenCodec,
+        stream_urls: StreamUrlSigner,
+        positions: PositionWriter,
+        notices: PlayerNotices,
+        public_url: str = "",
+    ) -> None:
+        #: The address clients reach this service at (``PUBLIC_URL``); empty: the request's own.
+        self.public_url = public_url.rstrip("/")
+        self.uow = uow
+        self.session = uow.session
+        self._settings = settings
+        self._streams = streams
+        self._snapshots = snapshots
+        self._history = history
+        self._entitlements = entitlements
+        self._catalog = catalog
+        self._playback_tokens = playback_tokens
+        self._stream_urls = stream_urls
+        self._positions = positions
+        self._notices = notices
 
     # starting and stopping
-
-    @property
-    def app(self) -> AppServices:
-        return self._app
 
     async def start(
         self,
@@ -221,16 +269,15 @@ class PlaybackService:
         replace_session_id: str | None,
     ) -> StartedStream:
         content = await self._playable_content(content_id)
-        entitlement = await entitlement_for(
-            self.session, user_id, free_max_devices=self._app.settings.playback.free_max_devices
-        )
+        entitlement = await self._entitlements.for_user(user_id)
         if not entitlement.covers(content.access_level):
             raise PlanRequired()
         # What the stream's heartbeats check against, known now (on the instance its socket
         # reaches first; any other reads it once).
-        snapshots = self._app.entitlement_snapshots
-        snapshots.remember_user(str(user_id), active=True, entitlement=entitlement)
-        snapshots.remember_content(str(content.id), published=content.published, access_level=content.access_level)
+        self._snapshots.remember_user(str(user_id), active=True, entitlement=entitlement)
+        self._snapshots.remember_content(
+            str(content.id), published=content.published, access_level=content.access_level
+        )
         new = NewStream(
             session_id=str(uuid.uuid4()),
             user_id=str(user_id),
@@ -261,10 +308,10 @@ class PlaybackService:
         await record_event(self.session, replace(session, position=float(resume)), PlaybackEventKind.STARTED)
         return StartedStream(
             session=session,
-            playback_token=self._app.playback_tokens.issue(
+            playback_token=self._playback_tokens.issue(
                 user_id=new.user_id, session_id=new.session_id, device_id=device_id, content_id=new.content_id
             ),
-            stream_query=self._app.stream_urls.query(
+            stream_query=self._stream_urls.query(
                 user_id=new.user_id,
                 session_id=new.session_id,
                 content_id=new.content_id,
@@ -273,6 +320,7 @@ class PlaybackService:
             entitlement=entitlement,
             resume_position_seconds=resume,
             ended=admission.ended,
+            heartbeat_interval_seconds=self._settings.heartbeat_interval_seconds,
         )
 
     async def stop(self, user_id: uuid.UUID, session_id: str, position: float | None = None) -> None:
@@ -303,28 +351,40 @@ class PlaybackService:
                     return
         raise PlaybackSessionNotFound()
 
+    async def end(self, user_id: str, session_id: str, reason: EndReason) -> None:
+        """End one stream for ``reason`` (if it is still live) and settle it."""
+        ended = await self._streams.end(user_id, session_id, reason)
+        if ended is not None:
+            await self.settle([ended])
+
     # the same path for every other ending
 
     async def end_all(self, user_id: uuid.UUID, reason: EndReason) -> list[EndedStream]:
-        self._app.entitlement_snapshots.forget_user(str(user_id))
+        self._snapshots.forget_user(str(user_id))
         ended = await self._streams.end_all(str(user_id), reason)
         await self.settle(ended)
         return ended
 
-    async def enforce(self, user_id: uuid.UUID, *, max_devices: int, access_level: AccessLevel) -> None:
+    async def apply_entitlement(self, user_id: uuid.UUID) -> Entitlement:
+        """Read the user's entitlement again and apply it to their live streams now."""
+        entitlement = await self._entitlements.for_user(user_id)
+        await self.enforce(user_id, entitlement)
+        return entitlement
+
+    async def enforce(self, user_id: uuid.UUID, entitlement: Entitlement) -> None:
         """Apply a user's new entitlement now: end streams of titles it no longer covers, then the
         oldest beyond its device limit."""
-        self._app.entitlement_snapshots.forget_user(str(user_id))
+        self._snapshots.forget_user(str(user_id))
         live = await self._streams.live(str(user_id))
-        levels = await self._content_levels(s.content_id for s in live)
+        levels = await self._catalog.published_access_levels(uuid.UUID(s.content_id) for s in live)
         ended: list[EndedStream] = []
         for session in live:
-            level = levels.get(session.content_id)
-            if level is None or level.rank > access_level.rank:
+            level = levels.get(uuid.UUID(session.content_id))
+            if level is None or not entitlement.covers(level):
                 gone = await self._streams.end(str(user_id), session.session_id, EndReason.SUBSCRIPTION_ENDED)
                 if gone is not None:
                     ended.append(gone)
-        ended.extend(await self._streams.trim(str(user_id), max_devices, EndReason.STREAM_LIMIT))
+        ended.extend(await self._streams.trim(str(user_id), entitlement.max_devices, EndReason.STREAM_LIMIT))
         await self.settle(ended)
 
     async def settle(self, ended: Sequence[EndedStream]) -> None:
@@ -333,57 +393,32 @@ class PlaybackService:
             ENDINGS.labels(reason=item.reason.value).inc()
             if item.session.state != STARTING:
                 # A stream that never sent a heartbeat reported no position: keep the saved one.
-                await self._save_position(item.session, playing=False)
+                await self._save_position(item.session)
             await record_event(self.session, item.session, PlaybackEventKind(item.reason.value))
             self.notify(item)
 
     def notify(self, item: EndedStream) -> None:
-        """Tell the stream's device, once this transaction is over: the saved position is then
-        readable by the time the player hears about the ending (and a rollback still tells it)."""
-        channels = self._app.channels
-        if channels is None:
-            return
-        pending: list[dict[str, str]] = self.session.info.setdefault(_PENDING_NOTICES, [])
-        pending.append(termination_notice(item.session.session_id, item.reason))
-        if not self.session.info.get(_NOTICE_HOOKS):
-            self.session.info[_NOTICE_HOOKS] = True
+        """Tell the stream's device once this unit of work is over: the saved position is then
+        readable by the time the player hears about the ending. The stream has ended in the store
+        whatever the transaction does, so a rollback still tells it."""
+        session_id, reason = item.session.session_id, item.reason
+        self.uow.after_end(lambda: self._notices.publish(session_id, reason))
 
-            def publish_pending(session: Any, *_: Any) -> None:
-                notices = session.info.pop(_PENDING_NOTICES, [])
-                for notice in notices:
-                    try:
-                        channels.publish(notice, [PLAYER_NOTICES_CHANNEL])
-                    except RuntimeError:
-                        # The channels backend already stopped (shutdown); the device reads the
-                        # ending from the store when it reconnects.
-                        logger.info("notice for stream %s not sent: channels stopped", notice["session_id"])
-
-            event.listen(self.session.sync_session, "after_commit", publish_pending)
-            event.listen(self.session.sync_session, "after_soft_rollback", publish_pending)
+    async def title_state(self, content_id: uuid.UUID) -> tuple[bool, AccessLevel] | None:
+        """Whether a title is published and its access level (None: no such title)."""
+        return await self._catalog.publication_state(content_id)
 
     # positions
 
-    async def _save_position(self, session: StreamSession, *, playing: bool) -> None:
-        self._app.positions.discard(session.session_id)
-        content = await self.session.get(Content, uuid.UUID(session.content_id))
-        if content is None:
-            return
-        await self._history.store_position(uuid.UUID(session.user_id), content, session.position, playing=playing)
+    async def _save_position(self, session: StreamSession) -> None:
+        self._positions.discard(session.session_id)
+        await self._history.store_stream_position(session, playing=False)
 
     async def _playable_content(self, content_id: uuid.UUID) -> Content:
-        content = await self.session.get(Content, content_id)
+        content = await self._catalog.find(content_id)
         if content is None or not content.published:
             raise ContentUnavailable()
         return content
-
-    async def _content_levels(self, content_ids: Iterable[str]) -> dict[str, AccessLevel]:
-        ids = [uuid.UUID(value) for value in set(content_ids)]
-        if not ids:
-            return {}
-        rows = await self.session.execute(
-            select(Content.id, Content.access_level).where(Content.id.in_(ids), Content.published.is_(True))
-        )
-        return {str(row[0]): row[1] for row in rows}
 
 
 def _just_admitted(new: NewStream) -> StreamSession:
@@ -417,12 +452,3 @@ def _iso(epoch_ms: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
-
-
-async def sweep_expired_streams(app: AppServices) -> int:
-    """The periodic job: end streams whose heartbeats stopped, saving their last positions."""
-    ended = await app.backends.streams.sweep()
-    if ended:
-        async with session_scope(app.db_config) as session:
-            await PlaybackService(session, app).settle(ended)
-    return len(ended)

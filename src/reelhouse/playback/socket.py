@@ -19,37 +19,31 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
-from sqlalchemy import select
 
-from reelhouse.accounts.tokens import InvalidToken
-from reelhouse.catalog.models import Content
-from reelhouse.plans.models import AccessLevel
-from reelhouse.platform.db import session_scope
-from reelhouse.platform.metrics import HEARTBEATS, OPEN_WEBSOCKETS
+from reelhouse.platform.jwt import InvalidToken
+from reelhouse.playback.metrics import HEARTBEATS, OPEN_WEBSOCKETS
 from reelhouse.playback.sessions import (
     PLAYER_NOTICES_CHANNEL,
-    STARTING,
     TERMINATION_DETAILS,
-    ContentSnapshot,
-    PlaybackService,
     PlaybackSessionNotFound,
     terminated_message,
 )
 from reelhouse.playback.streams import EndReason, HeartbeatReport
-from reelhouse.subscriptions.entitlement import entitlement_for
 
 if TYPE_CHECKING:
     from litestar.channels import ChannelsPlugin
 
-    from reelhouse.platform.state import AppServices
-    from reelhouse.playback.tokens import PlaybackClaims
+    from reelhouse.config import PlaybackSettings
+    from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
+    from reelhouse.playback.streams import StreamStore
+    from reelhouse.playback.supervision import StreamSupervisor
+    from reelhouse.playback.tokens import PlaybackClaims, PlaybackTokenCodec
 
 logger = logging.getLogger(__name__)
 
@@ -153,55 +147,61 @@ class OpenSockets:
                 await self._drained.wait()
 
 
-async def save_live_position(app: AppServices, claims: PlaybackClaims) -> None:
-    """Queue the position of a stream whose socket closed while it is still live (written with
-    the other queued positions within a moment; a disconnect storm is a few transactions)."""
-    try:
-        session = await app.backends.streams.get(claims.user_id, claims.session_id)
-        if session is not None and session.state != STARTING:
-            app.positions.submit(session)
-    except Exception:
-        logger.exception("could not save the position of stream %s", claims.session_id)
+class PlayerSockets:
+    """Everything a player socket needs, built once by the composition root."""
 
+    def __init__(
+        self,
+        *,
+        settings: PlaybackSettings,
+        tokens: PlaybackTokenCodec,
+        streams: StreamStore,
+        heartbeats: HeartbeatBatcher,
+        positions: PositionWriter,
+        supervisor: StreamSupervisor,
+        open_sockets: OpenSockets,
+    ) -> None:
+        self.settings = settings
+        self.tokens = tokens
+        self.streams = streams
+        self.heartbeats = heartbeats
+        self.positions = positions
+        self.supervisor = supervisor
+        self.open = open_sockets
+        self.ack = msgspec.json.encode(
+            {"type": "ack", "next_heartbeat_seconds": settings.heartbeat_interval_seconds}
+        ).decode()
 
-async def refresh_user_entitlement(app: AppServices, user_id: str) -> None:
-    """Read the user's state and entitlement again, remember them, and apply them to every one of
-    their streams (ending what they no longer cover)."""
-    snapshots = app.entitlement_snapshots
-    user = uuid.UUID(user_id)
-    async with session_scope(app.db_config) as db:
-        playback = PlaybackService(db, app)
-        subject = await app.token_subject(user)
-        if subject is None or not subject.is_active:
-            await playback.end_all(user, EndReason.SIGNED_OUT)
-            snapshots.remember_user(user_id, active=False, entitlement=None)
+    async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
+        token = socket.query_params.get("token") or ""
+        await socket.accept()
+        try:
+            claims = self.tokens.decode(token)
+        except InvalidToken:
+            await socket.send_json({"type": "error", "code": "invalid_token", "detail": "Start playback again."})
+            await socket.close(code=CLOSE_INVALID_TOKEN, reason="invalid playback token")
             return
-        entitlement = await entitlement_for(db, user, free_max_devices=app.settings.playback.free_max_devices)
-        assert entitlement.access_level is not None
-        await playback.enforce(user, max_devices=entitlement.max_devices, access_level=entitlement.access_level)
-        snapshots.remember_user(user_id, active=True, entitlement=entitlement)
-
-
-async def read_content_state(app: AppServices, content_id: str) -> ContentSnapshot:
-    async with session_scope(app.db_config) as db:
-        row = (
-            await db.execute(select(Content.published, Content.access_level).where(Content.id == uuid.UUID(content_id)))
-        ).one_or_none()
-    return app.entitlement_snapshots.remember_content(
-        content_id, published=bool(row and row[0]), access_level=row[1] if row else AccessLevel.PREMIUM
-    )
+        connection = PlayerConnection(socket, claims, self)
+        self.open.add(connection)
+        OPEN_WEBSOCKETS.inc()
+        try:
+            await connection.run()
+        finally:
+            OPEN_WEBSOCKETS.dec()
+            await connection.close(1000)
+            # The player went away (or the server is shutting down) with its stream still live:
+            # keep its last position, whichever way the socket ended. Shutdown waits for this.
+            await self.supervisor.save_live_position(claims.user_id, claims.session_id)
+            self.open.discard(connection)
 
 
 class PlayerConnection:
-    def __init__(self, socket: WebSocket[Any, Any, Any], claims: PlaybackClaims, app: AppServices) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], claims: PlaybackClaims, sockets: PlayerSockets) -> None:
         self.socket = socket
         self.claims = claims
-        self.app = app
+        self.sockets = sockets
         self.closed = False
-        self.budget = MessageBudget(app.settings.playback.ws_max_messages_per_second)
-        self._ack = msgspec.json.encode(
-            {"type": "ack", "next_heartbeat_seconds": app.settings.playback.heartbeat_interval_seconds}
-        ).decode()
+        self.budget = MessageBudget(sockets.settings.ws_max_messages_per_second)
         self._reading: anyio.CancelScope | None = None
         #: True only while the reader waits for the next message (nothing of its own under way).
         self._idle = False
@@ -235,7 +235,7 @@ class PlayerConnection:
             self._reading.cancel()
 
     async def run(self) -> None:
-        streams = self.app.backends.streams
+        streams = self.sockets.streams
         # Registered (by the caller) first, then checked: an ending between the two is not missed.
         if await streams.get(self.claims.user_id, self.claims.session_id) is None:
             reason = await streams.ended_reason(self.claims.user_id, self.claims.session_id)
@@ -247,7 +247,7 @@ class PlayerConnection:
             await self._ending
 
     async def read_messages(self) -> None:
-        limit = self.app.settings.playback.ws_max_message_bytes
+        limit = self.sockets.settings.ws_max_message_bytes
         while not self.closed and self._told is None:
             self._idle = True
             try:
@@ -277,71 +277,30 @@ class PlayerConnection:
             await self.heartbeat(message)
 
     async def heartbeat(self, message: Heartbeat) -> None:
-        claims = self.claims
+        claims, sockets = self.claims, self.sockets
         HEARTBEATS.inc()
-        outcome = await self.app.heartbeats.heartbeat(
+        outcome = await sockets.heartbeats.heartbeat(
             HeartbeatReport(claims.user_id, claims.session_id, message.position_seconds, message.state)
         )
         if not outcome.alive:
             if outcome.ended is not None:
-                async with session_scope(self.app.db_config) as db:
-                    await PlaybackService(db, self.app).settle([outcome.ended])
+                await sockets.supervisor.settle([outcome.ended])
             await self.end_with(outcome.reason or EndReason.EXPIRED)
             return
-        if not await self.still_entitled():
+        verdict = await sockets.supervisor.verdict(claims.user_id, claims.session_id, claims.content_id)
+        if verdict.ending is not None:
+            if not verdict.already_ended:
+                await sockets.supervisor.end_stream(claims.user_id, claims.session_id, verdict.ending)
+            await self.end_with(verdict.ending)
             return
         if outcome.flush_due and outcome.session is not None:
-            self.app.positions.submit(outcome.session)
-        await self.socket.send_text(self._ack)
-
-    async def still_entitled(self) -> bool:
-        """Check this stream against the user's and the title's remembered state. False when this
-        stream ended.
-
-        A title's state is read again when stale (every half interval, once however many sockets
-        ask). A user's stale entitlement is read again in the background while this heartbeat
-        goes on by it: what the refresh finds is applied to every stream of the user through the
-        usual path, which tells the devices it ends. Only a user with nothing remembered waits.
-        """
-        app, user_id, content_id = self.app, self.claims.user_id, self.claims.content_id
-        snapshots = app.entitlement_snapshots
-        content = snapshots.content(content_id) or await snapshots.read_content_once(
-            content_id, lambda: read_content_state(app, content_id)
-        )
-        user = snapshots.user(user_id)
-        if user is None:
-            user = snapshots.user(user_id, stale=True)
-            if user is None:
-                await refresh_user_entitlement(app, user_id)
-                if await app.backends.streams.get(user_id, self.claims.session_id) is None:
-                    reason = await app.backends.streams.ended_reason(user_id, self.claims.session_id)
-                    await self.end_with(reason or EndReason.SUBSCRIPTION_ENDED)
-                    return False
-                return await self.still_entitled()
-            snapshots.refresh_user_soon(user_id, lambda: refresh_user_entitlement(app, user_id))
-        if not user.active:
-            return await self.end_this(EndReason.SIGNED_OUT)
-        if content.published and content.access_level.rank <= user.access_level.rank:
-            return True
-        return await self.end_this(EndReason.SUBSCRIPTION_ENDED)
-
-    async def end_this(self, reason: EndReason) -> bool:
-        """End this stream (position saved, device told) and close; always False."""
-        async with session_scope(self.app.db_config) as db:
-            ended = await self.app.backends.streams.end(self.claims.user_id, self.claims.session_id, reason)
-            if ended is not None:
-                await PlaybackService(db, self.app).settle([ended])
-        await self.end_with(reason)
-        return False
+            sockets.positions.submit(outcome.session)
+        await self.socket.send_text(sockets.ack)
 
     async def stop(self, position: float | None) -> None:
-        try:
-            async with session_scope(self.app.db_config) as db:
-                await PlaybackService(db, self.app).stop(
-                    uuid.UUID(self.claims.user_id), self.claims.session_id, position
-                )
-        except PlaybackSessionNotFound:
-            pass  # it had already ended; the notice about that is on its way
+        # PlaybackSessionNotFound: it had already ended; the notice about that is on its way.
+        with contextlib.suppress(PlaybackSessionNotFound):
+            await self.sockets.supervisor.stop(self.claims.user_id, self.claims.session_id, position)
         await self.end_with(EndReason.STOPPED)
 
 
@@ -350,25 +309,5 @@ class PlayerConnection:
     opt={"exclude_from_auth": True, "exclude_from_rate_limit": True},
     name="playback-socket",
 )
-async def playback_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    app: AppServices = socket.app.state.services
-    token = socket.query_params.get("token") or ""
-    await socket.accept()
-    try:
-        claims = app.playback_tokens.decode(token)
-    except InvalidToken:
-        await socket.send_json({"type": "error", "code": "invalid_token", "detail": "Start playback again."})
-        await socket.close(code=CLOSE_INVALID_TOKEN, reason="invalid playback token")
-        return
-    connection = PlayerConnection(socket, claims, app)
-    app.open_sockets.add(connection)
-    OPEN_WEBSOCKETS.inc()
-    try:
-        await connection.run()
-    finally:
-        OPEN_WEBSOCKETS.dec()
-        await connection.close(1000)
-        # The player went away (or the server is shutting down) with its stream still live:
-        # keep its last position, whichever way the socket ended. Shutdown waits for this.
-        await save_live_position(app, claims)
-        app.open_sockets.discard(connection)
+async def playback_socket(socket: WebSocket[Any, Any, Any], player_sockets: PlayerSockets) -> None:
+    await player_sockets.serve(socket)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from reelhouse.accounts.tokens import InvalidToken, JwtSigner
+from reelhouse.platform.jwt import InvalidToken, JwtSigner
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

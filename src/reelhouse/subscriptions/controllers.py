@@ -7,14 +7,11 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.di import Provide
 from litestar.params import HeaderParameter, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelhouse.platform.auth import CurrentUser, requires_user
+from reelhouse.accounts.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
-from reelhouse.platform.state import AppServices
 from reelhouse.subscriptions.schemas import (
     ChangePlanRequest,
     SubscribeRequest,
@@ -36,10 +33,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-def provide_subscription_service(db_session: AsyncSession, services: AppServices) -> SubscriptionService:
-    return SubscriptionService(db_session, services)
-
-
 async def history_of(
     current_user: CurrentUser, subscriptions: SubscriptionService, pagination: Pagination
 ) -> SubscriptionHistory:
@@ -56,7 +49,6 @@ class SubscriptionController(Controller):
     path = "/api/v1/subscriptions"
     tags = ["Subscriptions"]
     guards = [requires_user]
-    dependencies = {"subscriptions": Provide(provide_subscription_service, sync_to_thread=False)}
 
     @post("/", operation_id="Subscribe", status_code=HTTP_201_CREATED, summary="Subscribe to a plan")
     async def subscribe(
@@ -132,7 +124,6 @@ class SubscriptionHistoryAliasController(Controller):
     path = "/api/v1/users/subscription-history"
     tags = ["Subscriptions"]
     guards = [requires_user]
-    dependencies = {"subscriptions": Provide(provide_subscription_service, sync_to_thread=False)}
 
     @get("/", operation_id="UserSubscriptionHistory", summary="Every subscription you had, newest first")
     async def history(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from reelhouse.plans.models import AccessLevel, Plan, Resolution, StreamLimitPolicy
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
@@ -96,3 +96,21 @@ async def entitlement_for(session: AsyncSession, user_id: UUID | None, *, free_m
         plan_id=plan.id,
         valid_until=end_date,
     )
+
+
+class EntitlementService:
+    """What a user may do right now, for the domains above (playback, discovery)."""
+
+    def __init__(self, session: AsyncSession, *, free_max_devices: int) -> None:
+        self.session = session
+        self._free_max_devices = free_max_devices
+
+    async def for_user(self, user_id: UUID | None) -> Entitlement:
+        return await entitlement_for(self.session, user_id, free_max_devices=self._free_max_devices)
+
+
+class SubscribedPlans:
+    """Answers plans' question whether anyone ever subscribed to a plan (see ``plans.services.PlanUsage``)."""
+
+    async def ever_subscribed(self, session: AsyncSession, plan_id: UUID) -> bool:
+        return bool(await session.scalar(select(exists().where(Subscription.plan_id == plan_id))))

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import selectinload
 
-from reelhouse.accounts.models import User
-from reelhouse.plans.models import Plan
+from reelhouse.accounts.repositories import UserRepository
 from reelhouse.plans.schemas import plan_out
-from reelhouse.plans.services import PlanNotFound
+from reelhouse.plans.services import PlanNotFound, PlanRepository
 from reelhouse.platform.errors import Conflict, InvalidInput, NotFound
 from reelhouse.subscriptions.entitlement import is_current
+from reelhouse.subscriptions.events import EntitlementChanged
 from reelhouse.subscriptions.models import (
     IdempotencyRecord,
     Subscription,
@@ -37,9 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from reelhouse.platform.state import AppServices
+    from reelhouse.plans.models import Plan
+    from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
@@ -128,10 +127,9 @@ def request_fingerprint(payload: dict[str, Any]) -> str:
 
 
 class SubscriptionService:
-    def __init__(self, session: AsyncSession, app: AppServices | None = None) -> None:
-        self.session = session
-        #: With the app, plan changes also apply to live streams at once.
-        self._app = app
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session = uow.session
 
     # reads
 
@@ -268,18 +266,16 @@ class SubscriptionService:
         previous = subscription.plan_id
         subscription.plan_id = plan.id
         self._record(subscription, SubscriptionEventKind.PLAN_CHANGED, plan.id, previous_plan_id=previous)
-        if self._app is not None:
-            from reelhouse.playback.sessions import PlaybackService
-
-            await PlaybackService(self.session, self._app).enforce(
-                user_id, max_devices=plan.max_devices_allowed, access_level=plan.access_level
-            )
+        await self.session.flush()
+        # Live streams follow at once, in this same unit of work.
+        await self.uow.publish(EntitlementChanged(user_id))
         return await self._reload(subscription.id)
 
     # expiry
 
     async def settle_expired(self, now: datetime | None = None) -> list[UUID]:
-        """Store ``expired`` on every subscription past its end; returns their owners."""
+        """Store ``expired`` on every subscription past its end; returns their owners, whose
+        entitlement changed (announced, so their live streams follow)."""
         now = now or utcnow()
         expired = (
             await self.session.scalars(
@@ -295,6 +291,9 @@ class SubscriptionService:
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL)
         )
         await self.session.flush()
+        owners = list(dict.fromkeys(subscription.user_id for subscription in expired))
+        for user_id in owners:
+            await self.uow.publish(EntitlementChanged(user_id))
         return [subscription.user_id for subscription in expired]
 
     # helpers
@@ -315,12 +314,10 @@ class SubscriptionService:
         return subscription
 
     async def _lock_user(self, user_id: UUID) -> None:
-        # A no-op write: PostgreSQL locks the row, SQLite takes its write lock; either way
-        # the next change for this user waits until this transaction ends.
-        await self.session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version))
+        await UserRepository(session=self.session).lock(user_id)
 
     async def _offered_plan(self, plan_id: UUID) -> Plan:
-        plan = await self.session.get(Plan, plan_id)
+        plan = await PlanRepository(session=self.session).get_one_or_none(id=plan_id)
         if plan is None:
             raise PlanNotFound()
         if not plan.is_active:
@@ -385,22 +382,8 @@ class SubscriptionService:
         )
 
 
-async def settle_expired_subscriptions(services: AppServices) -> int:
-    """The periodic job: store ``expired`` on every subscription past its end, and bring the
-    owners' live streams down to what they may still watch."""
-    from reelhouse.platform.db import session_scope
-    from reelhouse.playback.sessions import PlaybackService
-    from reelhouse.subscriptions.entitlement import entitlement_for
-
-    async with session_scope(services.db_config) as session:
-        expired = await SubscriptionService(session).settle_expired()
-    for user_id in expired:
-        async with session_scope(services.db_config) as session:
-            entitlement = await entitlement_for(
-                session, user_id, free_max_devices=services.settings.playback.free_max_devices
-            )
-            assert entitlement.access_level is not None
-            await PlaybackService(session, services).enforce(
-                user_id, max_devices=entitlement.max_devices, access_level=entitlement.access_level
-            )
-    return len(expired)
+async def settle_expired_subscriptions(units: UnitOfWorkFactory) -> int:
+    """The periodic job: store ``expired`` on every subscription past its end; the owners' live
+    streams follow through the event, in the same unit of work."""
+    async with units.begin() as uow:
+        return len(await SubscriptionService(uow).settle_expired())

@@ -1,4 +1,8 @@
-"""Who is calling: the access-token middleware, the current user, and the guards."""
+"""Who is calling: the access-token middleware, the current user, and the guards.
+
+Every domain's controllers guard their routes with :func:`requires_user` and
+:func:`requires_admin` from here; accounts is the lowest domain, so any may import it.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,18 @@ from uuid import UUID
 
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from reelhouse.accounts.tokens import AccessClaims, InvalidToken
+from reelhouse.accounts.tokens import AccessClaims
 from reelhouse.platform.errors import Forbidden, Unauthorized
+from reelhouse.platform.jwt import InvalidToken
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
+    from litestar.types import ASGIApp
 
-    from reelhouse.platform.state import AppServices
+    from reelhouse.accounts.repositories import KnownUsers
+    from reelhouse.accounts.tokens import AccessTokenCodec
+    from reelhouse.platform.revocation import RevocationStore
 
 
 class InvalidAccessToken(Unauthorized):
@@ -52,35 +60,58 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-class AccessTokenMiddleware(AbstractAuthenticationMiddleware):
-    """Accepts requests without a token (anonymous) and refuses any bad token with 401.
+class AccessTokenAuthenticator:
+    """Turns a bearer access token into the :class:`CurrentUser`, or refuses it.
 
-    A token is good when its signature and claims verify and the revocation store
-    does not refuse it (signed out, device signed out, signed out everywhere or account
-    disabled since it was issued). Its admin flag is the token's own unless it changed
-    since. One round trip to the revocation store; the database only the first time an
-    instance sees a user (accounts are never deleted, so that answer is kept).
+    A token is good when its signature and claims verify and the revocation store does not
+    refuse it (signed out, device signed out, signed out everywhere or account disabled since
+    it was issued). Its admin flag is the token's own unless it changed since. One round trip
+    to the revocation store; the database only the first time an instance sees a user
+    (accounts are never deleted, so that answer is kept).
     """
+
+    def __init__(self, codec: AccessTokenCodec, revocations: RevocationStore, known_users: KnownUsers) -> None:
+        self._codec = codec
+        self._revocations = revocations
+        self._known_users = known_users
+
+    def user_of(self, token: str) -> str | None:
+        """The user a token names when its signature verifies (no revocation check): what the
+        rate limiter keys a signed-in caller by."""
+        try:
+            return str(self._codec.decode(token).user_id)
+        except InvalidToken:
+            return None
+
+    async def authenticate(self, token: str) -> CurrentUser:
+        try:
+            claims = self._codec.decode(token)
+        except InvalidToken:
+            raise InvalidAccessToken() from None
+        standing = await self._revocations.standing(
+            str(claims.user_id), claims.jti, str(claims.family_id), claims.token_version
+        )
+        if standing.revoked or not await self._known_users.exists(claims.user_id):
+            raise InvalidAccessToken()
+        is_admin = claims.is_admin if standing.admin_override is None else standing.admin_override
+        return CurrentUser(
+            id=claims.user_id, is_admin=is_admin, claims=claims, profile_version=standing.profile_version
+        )
+
+
+class AccessTokenMiddleware(AbstractAuthenticationMiddleware):
+    """Accepts requests without a token (anonymous) and refuses any bad token with 401."""
+
+    def __init__(self, app: ASGIApp, *, authenticator: AccessTokenAuthenticator, **options: Any) -> None:
+        super().__init__(app, **options)
+        self._authenticator = authenticator
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         token = bearer_token(connection)
         if token is None:
             return AuthenticationResult(user=None, auth=None)
-        services: AppServices = connection.app.state.services
-        try:
-            claims = services.token_codec.decode(token)
-        except InvalidToken:
-            raise InvalidAccessToken() from None
-        standing = await services.backends.revocations.standing(
-            str(claims.user_id), claims.jti, str(claims.family_id), claims.token_version
-        )
-        if standing.revoked or not await services.known_users.exists(claims.user_id):
-            raise InvalidAccessToken()
-        is_admin = claims.is_admin if standing.admin_override is None else standing.admin_override
-        user = CurrentUser(
-            id=claims.user_id, is_admin=is_admin, claims=claims, profile_version=standing.profile_version
-        )
-        return AuthenticationResult(user=user, auth=claims)
+        user = await self._authenticator.authenticate(token)
+        return AuthenticationResult(user=user, auth=user.claims)
 
 
 # Guards are coroutines: the framework runs a plain function guard in a worker thread.

@@ -1,0 +1,131 @@
+"""The unit of work: one database transaction, the domain events raised in it, and what waits for its end.
+
+Services never commit. The boundary that opened the unit of work does: a request (the
+``uow`` dependency), a job run, a socket step or a CLI command, each through
+:class:`UnitOfWorkFactory`. A service that changes something a higher domain must react to
+publishes a :class:`DomainEvent` on the unit of work; the handlers the composition root
+subscribed run at once, in the same transaction, so what they write commits (or rolls back)
+with its cause. Work meant for after the commit (telling other instances, clearing caches)
+is queued with :meth:`UnitOfWork.after_commit` and dropped on rollback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import defaultdict
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+logger = logging.getLogger(__name__)
+
+
+class DomainEvent:
+    """Something that happened in a domain, for the domains above it to react to.
+
+    Subclasses are frozen dataclasses declared next to the service that publishes them.
+    """
+
+
+EventT = TypeVar("EventT", bound=DomainEvent)
+
+
+class EventBus:
+    """Which handlers react to which domain event; filled once by the composition root."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[DomainEvent], list[Callable[[UnitOfWork, Any], Awaitable[None]]]] = defaultdict(list)
+
+    def subscribe(self, event_type: type[EventT], handler: Callable[[UnitOfWork, EventT], Awaitable[None]]) -> None:
+        self._handlers[event_type].append(handler)
+
+    def handlers_of(self, event_type: type[DomainEvent]) -> list[Callable[[UnitOfWork, Any], Awaitable[None]]]:
+        return self._handlers.get(event_type, [])
+
+
+class UnitOfWork:
+    """A session and its transaction's bookkeeping: events published in it and deferred work."""
+
+    def __init__(self, session: AsyncSession, events: EventBus) -> None:
+        self.session = session
+        self._events = events
+        self._after_commit: list[Callable[[], object]] = []
+        self._after_end: list[Callable[[], object]] = []
+
+    async def publish(self, event: DomainEvent) -> None:
+        """Run every handler of ``event`` now, inside this transaction."""
+        for handler in self._events.handlers_of(type(event)):
+            await handler(self, event)
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once this unit of work has committed; never if it rolls back."""
+        self._after_commit.append(action)
+
+    def after_end(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once this unit of work has ended, committed or not: for telling others
+        about a change made outside the database (the stream store), which stands either way."""
+        self._after_end.append(action)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        actions, self._after_commit = self._after_commit, []
+        await _run_all(actions)
+        await self._ended()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._after_commit.clear()
+        await self._ended()
+
+    async def _ended(self) -> None:
+        actions, self._after_end = self._after_end, []
+        await _run_all(actions)
+
+
+async def _run_all(actions: list[Callable[[], object]]) -> None:
+    for action in actions:
+        try:
+            result = action()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            # The transaction stands; a follow-up that failed must not turn it into an error.
+            logger.exception("an action after the end of a unit of work failed")
+
+
+class UnitOfWorkFactory:
+    """Opens units of work on the app's database: commit on success, roll back on any error."""
+
+    def __init__(self, db_config: SQLAlchemyAsyncConfig, events: EventBus) -> None:
+        self.db_config = db_config
+        self.events = events
+        self._session_maker = db_config.create_session_maker()
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[UnitOfWork]:
+        async with self._session_maker() as session:
+            uow = UnitOfWork(session, self.events)
+            try:
+                yield uow
+            except BaseException:
+                await uow.rollback()
+                raise
+            await uow.commit()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only (nothing is committed)."""
+        async with self._session_maker() as session:
+            yield session
+
+    async def provide(self) -> AsyncIterator[UnitOfWork]:
+        """The request boundary, as a generator dependency: the framework throws the handler's
+        error into it (rollback) and otherwise closes it before the answer is sent (commit)."""
+        async with self.begin() as uow:
+            yield uow

@@ -1,0 +1,278 @@
+"""The composition root: every long-lived object, built once from the settings with explicit
+arguments, one builder per service, and the event handlers that connect the domains.
+
+Nothing else constructs services or reaches for shared objects: request handlers receive
+services through the providers in :meth:`Components.dependencies`; jobs, sockets and CLI
+commands get what they need handed in from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.base import ChannelsBackend
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.di import Provide
+from redis.asyncio import BlockingConnectionPool, Redis
+from sqlalchemy import text
+
+from reelhouse.accounts.auth import AccessTokenAuthenticator
+from reelhouse.accounts.passwords import PasswordHasher
+from reelhouse.accounts.profiles import ProfileReader, RememberedProfiles
+from reelhouse.accounts.repositories import KnownUsers
+from reelhouse.accounts.services import AccountService
+from reelhouse.accounts.tokens import AccessTokenCodec
+from reelhouse.catalog.events import TitlePublished
+from reelhouse.catalog.services import CatalogService
+from reelhouse.config import Settings
+from reelhouse.discovery.services import RecommendationService
+from reelhouse.notifications.services import NotificationService, mail_followers_on_release
+from reelhouse.plans.services import PlanService
+from reelhouse.platform.cache import PublicResponseCache
+from reelhouse.platform.db import build_sqlalchemy_config
+from reelhouse.platform.health import Readiness
+from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
+from reelhouse.platform.uow import EventBus, UnitOfWork, UnitOfWorkFactory
+from reelhouse.playback.handlers import subscribe_playback
+from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
+from reelhouse.playback.history import ResumeRules, ViewerCountsFromHistory, WatchHistoryService
+from reelhouse.playback.media import MediaAccess
+from reelhouse.playback.sessions import EntitlementSnapshots, PlaybackService, PlayerNotices
+from reelhouse.playback.socket import OpenSockets, PlayerSockets
+from reelhouse.playback.streams import MemoryStreamStore, RedisStreamStore, StoreTimings, StreamStore
+from reelhouse.playback.supervision import StreamSupervisor
+from reelhouse.playback.tokens import PlaybackTokenCodec, StreamUrlSigner
+from reelhouse.subscriptions.entitlement import EntitlementService, SubscribedPlans
+from reelhouse.subscriptions.services import SubscriptionService
+
+logger = logging.getLogger(__name__)
+
+#: How long a heartbeat trusts a user's remembered entitlement before reading it again in the
+#: background (sooner when their subscription ends sooner). Changes made through the API reach
+#: live streams at once through events; this is the safety net for anything else.
+ENTITLEMENT_SNAPSHOT_SECONDS = 600
+#: Redis connections per instance. A request past this many waits for one (up to the timeout)
+#: instead of failing: redis-py's default pool raises "Too many connections" at once.
+REDIS_MAX_CONNECTIONS = 100
+REDIS_POOL_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class Backends:
+    """The pluggable parts, Redis-backed when ``REDIS_URL`` is set, in-process otherwise."""
+
+    redis: Redis | None
+    rate_limiter: RateLimiter
+    revocations: RevocationStore
+    streams: StreamStore
+    channels: ChannelsBackend
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backends:
+        playback = settings.playback
+        timings = StoreTimings(
+            grace_ms=playback.grace_seconds * 1000,
+            flush_interval_ms=playback.progress_flush_seconds * 1000,
+        )
+        if settings.redis.enabled:
+            redis = Redis.from_pool(
+                BlockingConnectionPool.from_url(
+                    settings.redis.url,
+                    max_connections=REDIS_MAX_CONNECTIONS,
+                    timeout=REDIS_POOL_TIMEOUT_SECONDS,
+                    health_check_interval=30,
+                )
+            )
+            prefix = settings.redis.key_prefix
+            return cls(
+                redis=redis,
+                rate_limiter=RedisRateLimiter(redis, prefix),
+                revocations=RedisRevocationStore(redis, prefix),
+                streams=RedisStreamStore(redis, prefix, timings),
+                channels=RedisChannelsPubSubBackend(redis=redis, key_prefix=f"{prefix}:channels"),
+            )
+        return cls(
+            redis=None,
+            rate_limiter=MemoryRateLimiter(),
+            revocations=MemoryRevocationStore(),
+            streams=MemoryStreamStore(timings),
+            channels=MemoryChannelsBackend(),
+        )
+
+    @property
+    def kind(self) -> str:
+        return "redis" if self.redis is not None else "memory"
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+class Components:
+    """Everything one running app is made of."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db_config = build_sqlalchemy_config(settings)
+        self.backends = backends = Backends.from_settings(settings)
+        self.events = EventBus()
+        self.units = UnitOfWorkFactory(self.db_config, self.events)
+        self.channels = ChannelsPlugin(backend=backends.channels, arbitrary_channels_allowed=True)
+        self.readiness = Readiness()
+        self.readiness.add_check("database", self._database_answers)
+        if backends.redis is not None:
+            self.readiness.add_check("redis", backends.redis.ping)
+
+        # accounts
+        self.token_codec = AccessTokenCodec(settings.auth)
+        self.password_hasher = PasswordHasher(settings.auth)
+        self.authenticator = AccessTokenAuthenticator(
+            self.token_codec, backends.revocations, KnownUsers(self.units.read)
+        )
+        self.profiles = ProfileReader(RememberedProfiles(), self.units.read)
+        # plans and catalog
+        #: Anonymous plan and catalog answers kept in memory (off when PUBLIC_CACHE_SECONDS is 0).
+        self.public_cache = PublicResponseCache(settings.server.public_cache_seconds)
+        self._plan_usage = SubscribedPlans()
+        self._viewer_counts = ViewerCountsFromHistory()
+        # playback
+        playback = settings.playback
+        self.playback_tokens = PlaybackTokenCodec(settings.auth, playback.playback_token_ttl_seconds)
+        self.stream_urls = StreamUrlSigner(settings.auth.jwt_secret, playback.stream_url_ttl_seconds)
+        self.snapshots = EntitlementSnapshots(
+            user_seconds=ENTITLEMENT_SNAPSHOT_SECONDS, content_seconds=playback.heartbeat_interval_seconds / 2
+        )
+        self._resume_rules = ResumeRules.from_settings(playback)
+        self.heartbeats = HeartbeatBatcher(backends.streams)
+        self.positions = PositionWriter(self.units, self.watch_history)
+        self.notices = PlayerNotices(self.channels)
+        self.open_sockets = OpenSockets()
+        self.supervisor = StreamSupervisor(
+            units=self.units,
+            playback_for=self.playback,
+            streams=backends.streams,
+            snapshots=self.snapshots,
+            positions=self.positions,
+        )
+        self.player_sockets = PlayerSockets(
+            settings=playback,
+            tokens=self.playback_tokens,
+            streams=backends.streams,
+            heartbeats=self.heartbeats,
+            positions=self.positions,
+            supervisor=self.supervisor,
+            open_sockets=self.open_sockets,
+        )
+        self.media_access = MediaAccess(
+            stream_urls=self.stream_urls,
+            streams=backends.streams,
+            grace_seconds=playback.grace_seconds,
+            media_dir=playback.media_dir,
+            units=self.units,
+            catalog_for=self.catalog,
+        )
+        self._subscribe_handlers()
+
+    # one builder per service: the request providers and the jobs use the same
+
+    def accounts(self, uow: UnitOfWork) -> AccountService:
+        return AccountService(
+            uow,
+            settings=self.settings.auth,
+            password_hasher=self.password_hasher,
+            token_codec=self.token_codec,
+            revocations=self.backends.revocations,
+            rate_limiter=self.backends.rate_limiter,
+            units=self.units,
+        )
+
+    def plans(self, uow: UnitOfWork) -> PlanService:
+        return PlanService(uow, public_cache=self.public_cache, plan_usage=self._plan_usage)
+
+    def catalog(self, uow: UnitOfWork) -> CatalogService:
+        return CatalogService(uow, public_cache=self.public_cache, viewers=self._viewer_counts)
+
+    def entitlements(self, uow: UnitOfWork) -> EntitlementService:
+        return EntitlementService(uow.session, free_max_devices=self.settings.playback.free_max_devices)
+
+    def subscriptions(self, uow: UnitOfWork) -> SubscriptionService:
+        return SubscriptionService(uow)
+
+    def watch_history(self, uow: UnitOfWork) -> WatchHistoryService:
+        return WatchHistoryService(
+            uow, rules=self._resume_rules, entitlements=self.entitlements(uow), catalog=self.catalog(uow)
+        )
+
+    def playback(self, uow: UnitOfWork) -> PlaybackService:
+        return PlaybackService(
+            uow,
+            settings=self.settings.playback,
+            streams=self.backends.streams,
+            snapshots=self.snapshots,
+            history=self.watch_history(uow),
+            entitlements=self.entitlements(uow),
+            catalog=self.catalog(uow),
+            playback_tokens=self.playback_tokens,
+            stream_urls=self.stream_urls,
+            positions=self.positions,
+            notices=self.notices,
+            public_url=self.settings.server.public_url,
+        )
+
+    def recommendations(self, uow: UnitOfWork) -> RecommendationService:
+        return RecommendationService(
+            catalog=self.catalog(uow), history=self.watch_history(uow), entitlements=self.entitlements(uow)
+        )
+
+    def notifications(self, uow: UnitOfWork) -> NotificationService:
+        return NotificationService(uow.session, self.settings)
+
+    # wiring
+
+    def dependencies(self) -> dict[str, Provide]:
+        """What request handlers may ask for by name."""
+        per_unit_of_work = {
+            "accounts": self.accounts,
+            "plans": self.plans,
+            "catalog": self.catalog,
+            "subscriptions": self.subscriptions,
+            "history": self.watch_history,
+            "playback": self.playback,
+            "recommendations": self.recommendations,
+            "notifications": self.notifications,
+        }
+        shared: dict[str, Any] = {
+            "profiles": self.profiles,
+            "readiness": self.readiness,
+            "player_sockets": self.player_sockets,
+            "media": self.media_access,
+        }
+        dependencies = {"uow": Provide(self.units.provide)}
+        dependencies.update(
+            {name: Provide(builder, sync_to_thread=False) for name, builder in per_unit_of_work.items()}
+        )
+        dependencies.update({name: Provide(_constant(value), sync_to_thread=False) for name, value in shared.items()})
+        return dependencies
+
+    def _subscribe_handlers(self) -> None:
+        subscribe_playback(self.events, self.playback, self.snapshots)
+        self.events.subscribe(TitlePublished, mail_followers_on_release(self.settings))
+
+    async def _database_answers(self) -> None:
+        async with self.db_config.get_engine().connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.backends.close()
+
+
+def _constant(value: Any) -> Any:
+    def provide() -> Any:
+        return value
+
+    return provide
