@@ -21,6 +21,7 @@ from reelhouse.platform.cache import (
     public_cache,
     storable_headers,
 )
+from reelhouse.platform.uow import EventBus, UnitOfWork
 
 JSON = [(b"content-type", b"application/json")]
 PLANS_KEY = ("/api/v1/plans", b"")
@@ -174,45 +175,45 @@ class TestMiddlewareRace:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[AsyncSession]:
+async def uow() -> AsyncIterator[UnitOfWork]:
     engine = create_async_engine("sqlite+aiosqlite://")
     try:
         async with AsyncSession(engine) as session:
-            yield session
+            yield UnitOfWork(session, EventBus())
     finally:
         await engine.dispose()
 
 
 class TestInvalidateOnCommit:
-    async def test_the_scope_is_cleared_when_the_transaction_commits_not_before(self, session: AsyncSession):
+    async def test_the_scope_is_cleared_when_the_transaction_commits_not_before(self, uow: UnitOfWork):
         cache = PublicResponseCache(30)
         keep(cache, PLANS_KEY)
-        await session.execute(text("SELECT 1"))
+        await uow.session.execute(text("SELECT 1"))
 
-        cache.invalidate_on_commit(session, CacheScope.PLANS)
+        cache.invalidate_on_commit(uow, CacheScope.PLANS)
         assert cache.lookup(PLANS_KEY) is not None
 
-        await session.commit()
+        await uow.commit()
         assert cache.lookup(PLANS_KEY) is None
 
-    async def test_a_rolled_back_change_clears_nothing(self, session: AsyncSession):
+    async def test_a_rolled_back_change_clears_nothing(self, uow: UnitOfWork):
         cache = PublicResponseCache(30)
         keep(cache, PLANS_KEY)
-        await session.execute(text("SELECT 1"))
+        await uow.session.execute(text("SELECT 1"))
 
-        cache.invalidate_on_commit(session, CacheScope.PLANS)
-        await session.rollback()
+        cache.invalidate_on_commit(uow, CacheScope.PLANS)
+        await uow.rollback()
 
         assert cache.lookup(PLANS_KEY) is not None
 
-    async def test_a_savepoint_released_inside_the_transaction_does_not_clear_yet(self, session: AsyncSession):
+    async def test_a_savepoint_released_inside_the_transaction_does_not_clear_yet(self, uow: UnitOfWork):
         cache = PublicResponseCache(30)
         keep(cache, PLANS_KEY)
-        await session.execute(text("SELECT 1"))
+        await uow.session.execute(text("SELECT 1"))
 
-        async with session.begin_nested():
-            cache.invalidate_on_commit(session, CacheScope.PLANS)
+        async with uow.session.begin_nested():
+            cache.invalidate_on_commit(uow, CacheScope.PLANS)
         assert cache.lookup(PLANS_KEY) is not None
 
-        await session.commit()
+        await uow.commit()
         assert cache.lookup(PLANS_KEY) is None
