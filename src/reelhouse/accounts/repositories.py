@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select, update
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from contextlib import AbstractAsyncContextManager
     from uuid import UUID
 
@@ -35,6 +35,16 @@ class UserRepository(SQLAlchemyAsyncRepository[User]):
             )
         ).one_or_none()
         return None if row is None else TokenSubject(*row)
+
+    async def active_contacts(self, user_ids: Iterable[UUID]) -> dict[UUID, tuple[str, str]]:
+        """Email and name of each of the users whose account is active."""
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(User.id, User.email, User.name).where(User.id.in_(ids), User.is_active.is_(True))
+        )
+        return {user_id: (email, name) for user_id, email, name in rows}
 
     async def lock(self, user_id: UUID) -> None:
         """Serialise one user's changes: a no-op write. PostgreSQL locks the row, SQLite takes its

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, literal, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reelhouse.accounts.models import User
-from reelhouse.catalog.models import user_genres
+from reelhouse.accounts.repositories import UserRepository
+from reelhouse.catalog.repositories import GenreFollowers
 from reelhouse.notifications.models import (
     Notification,
     NotificationKind,
@@ -26,12 +26,12 @@ from reelhouse.notifications.models import (
 )
 from reelhouse.notifications.templates import NEW_RELEASES_TEMPLATE, REMINDER_TEMPLATE, subject_for
 from reelhouse.notifications.tokens import InvalidUnsubscribeToken, UnsubscribeTokens
-from reelhouse.plans.models import Plan
 from reelhouse.platform.errors import Conflict, InvalidInput, NotFound
-from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
+from reelhouse.subscriptions.models import SubscriptionStatus
+from reelhouse.subscriptions.repositories import SubscriptionRepository
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,13 +139,9 @@ class NotificationService:
         return request.kind
 
     async def unsubscribe(self, user_id: uuid.UUID, kind: NotificationKind) -> None:
-        if await self.session.get(User, user_id) is None:
+        if await UserRepository(session=self.session).get_one_or_none(id=user_id) is None:
             return  # the account is gone, and its mail with it
         await self.update_preferences(user_id, {PREFERENCE_OF_KIND[kind]: False})
-
-    def _opted_out(self, user_id_column: Any, kind: NotificationKind) -> Any:
-        column = getattr(NotificationPreference, PREFERENCE_OF_KIND[kind])
-        return exists().where(NotificationPreference.user_id == user_id_column, column.is_(False))
 
     # enqueueing
 
@@ -194,31 +190,22 @@ class NotificationService:
         offsets = self.settings.notifications.reminder_offsets
         if not offsets:
             return 0
-        rows = await self.session.execute(
-            select(Subscription, Plan.name, User.email, User.name)
-            .join(Plan, Plan.id == Subscription.plan_id)
-            .join(User, User.id == Subscription.user_id)
-            .where(
-                Subscription.status != SubscriptionStatus.EXPIRED,
-                # A cancelled subscription (or any with renewal turned off) ends at end_date; an
-                # auto-renewing one is renewed by billing (see README "Plans and subscriptions").
-                Subscription.auto_renew.is_(False),
-                Subscription.end_date > now,
-                Subscription.end_date <= now + timedelta(days=max(offsets)),
-                User.is_active.is_(True),
-                ~self._opted_out(User.id, NotificationKind.SUBSCRIPTION_REMINDER),
-            )
+        ending = await SubscriptionRepository(self.session).ending_without_renewal(
+            now, now + timedelta(days=max(offsets))
         )
+        recipients = await self._recipients({e.user_id for e in ending}, NotificationKind.SUBSCRIPTION_REMINDER)
         queued = 0
-        for subscription, plan_name, email, name in rows:
+        for subscription in ending:
+            contact = recipients.get(subscription.user_id)
             time_left = subscription.end_date - now
             offset = reminder_offset_due(time_left, offsets)
-            if offset is None:
+            if contact is None or offset is None:
                 continue
+            email, name = contact
             context = {
                 "subscription_id": str(subscription.id),
                 "end_date": subscription.end_date.astimezone(UTC).isoformat(),
-                "plan_name": plan_name,
+                "plan_name": subscription.plan_name,
                 "name": name,
                 "offset_days": offset,
                 "days": max(1, math.ceil(time_left / timedelta(days=1))),
@@ -247,37 +234,42 @@ class NotificationService:
         if not genre_ids:
             return 0
         now = now or utcnow()
+        followers = await GenreFollowers(self.session).of(genre_ids)
+        recipients = await self._recipients(followers, NotificationKind.NEW_RELEASES)
+        if not recipients:
+            return 0
         table: Table = release_notices
-        followers = (
-            select(
-                user_genres.c.user_id,
-                literal(content_id, type_=table.c.content_id.type),
-                literal(now, type_=table.c.created_at.type),
-            )
-            .join(User, User.id == user_genres.c.user_id)
-            .where(
-                user_genres.c.genre_id.in_(list(genre_ids)),
-                User.is_active.is_(True),
-                ~self._opted_out(user_genres.c.user_id, NotificationKind.NEW_RELEASES),
-            )
-            .distinct()
-        )
         # The ledger's primary key (user, title) makes the announcement once-only, whatever races.
         told = await self.session.execute(
             self._insert(table)
-            .from_select(["user_id", "content_id", "created_at"], followers)
+            .values([{"user_id": user_id, "content_id": content_id, "created_at": now} for user_id in recipients])
             .on_conflict_do_nothing()
             .returning(table.c.user_id)
         )
         user_ids = [row[0] for row in told]
-        if not user_ids:
-            return 0
         item = {"id": str(content_id), "title": title, "release_year": release_year}
-        recipients = await self.session.execute(select(User.id, User.email, User.name).where(User.id.in_(user_ids)))
         send_after = now + timedelta(minutes=self.settings.notifications.new_release_digest_minutes)
-        for user_id, email, name in recipients:
+        for user_id in sorted(user_ids):
+            email, name = recipients[user_id]
             await self._add_to_digest(user_id, email, name, item, send_after)
         return len(user_ids)
+
+    async def _recipients(
+        self, user_ids: Iterable[uuid.UUID], kind: NotificationKind
+    ) -> dict[uuid.UUID, tuple[str, str]]:
+        """Email and name of each of the users with an active account who did not turn ``kind`` off."""
+        contacts = await UserRepository(session=self.session).active_contacts(user_ids)
+        if not contacts:
+            return {}
+        column = getattr(NotificationPreference, PREFERENCE_OF_KIND[kind])
+        opted_out = set(
+            await self.session.scalars(
+                select(NotificationPreference.user_id).where(
+                    NotificationPreference.user_id.in_(list(contacts)), column.is_(False)
+                )
+            )
+        )
+        return {user_id: contact for user_id, contact in contacts.items() if user_id not in opted_out}
 
     async def _add_to_digest(
         self, user_id: uuid.UUID, email: str, name: str, item: dict[str, Any], send_after: datetime
@@ -315,14 +307,16 @@ class NotificationService:
     async def skip_reason(self, notification: Notification) -> str | None:
         """Why a due mail should no longer go out, or None to send it."""
         if notification.user_id is not None:
-            user = await self.session.get(User, notification.user_id)
+            user = await UserRepository(session=self.session).get_one_or_none(id=notification.user_id)
             if user is None or not user.is_active:
                 return "the account is disabled"
             preference = await self.preferences(notification.user_id)
             if not getattr(preference, PREFERENCE_OF_KIND[notification.kind]):
                 return "the recipient turned this kind of mail off"
         if notification.kind == NotificationKind.SUBSCRIPTION_REMINDER:
-            subscription = await self.session.get(Subscription, uuid.UUID(notification.context["subscription_id"]))
+            subscription = await SubscriptionRepository(self.session).get(
+                uuid.UUID(notification.context["subscription_id"])
+            )
             if (
                 subscription is None
                 or subscription.auto_renew
