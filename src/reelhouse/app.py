@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -70,7 +68,10 @@ logger = logging.getLogger("reelhouse")
 
 SUBSCRIPTION_SETTLE_INTERVAL_SECONDS = 60
 EVENT_PARTITION_INTERVAL_SECONDS = 6 * 3600
-PLAYER_NOTICES_SUBSCRIBE_SECONDS = 10
+#: A stream silent past its grace period ends within this many seconds (and its screen is free).
+SWEEP_INTERVAL_SECONDS = 4.0
+#: How often what the database could not take (during an outage) is written again.
+PENDING_WRITES_INTERVAL_SECONDS = 5.0
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
@@ -104,7 +105,6 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.components = components = Components(settings)
-        self.notice_listener: asyncio.Task[None] | None = None
         # Off (interval 0) when NOTIFICATION_DISPATCH_IN_API=false: `reelhouse notifications worker` sends instead.
         self.notifier = NotificationDispatcher(settings, components.db_config)
         units = components.units
@@ -116,7 +116,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             ),
             PeriodicJob(
                 "sweep-silent-streams",
-                max(1.0, settings.playback.heartbeat_interval_seconds / 2),
+                SWEEP_INTERVAL_SECONDS,
                 components.supervisor.sweep,
             ),
             PeriodicJob(
@@ -148,7 +148,6 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         # For the CLI commands and the tests, which stand above everything; no handler reads it.
         app_config.state.components = components
         app_config.plugins.append(SQLAlchemyPlugin(config=components.db_config))
-        app_config.plugins.append(components.channels)
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         streams = components.backends.streams
         app_config.route_handlers.append(metrics_controller(lambda: refresh_live_sessions(streams)))
@@ -253,34 +252,16 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
         for job in self.jobs:
             job.start()
-        await components.public_cache.start(components.channels)
-        subscribed = asyncio.Event()
-        self.notice_listener = asyncio.create_task(self._listen_for_player_notices(subscribed))
-        # Sockets accepted from now on must not miss a notice: wait (bounded) for the subscription.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(subscribed.wait(), PLAYER_NOTICES_SUBSCRIBE_SECONDS)
+        # Subscribed (bounded wait) before serving: sockets accepted from now on miss no notice.
+        await components.broadcast.start()
         if settings.is_production:
             tune_garbage_collector()  # a server process; test runs build many apps in one process
-
-    async def _listen_for_player_notices(self, subscribed: asyncio.Event) -> None:
-        """Hand stream-termination notices from every instance to the sockets held here."""
-        while True:
-            try:
-                await self.components.open_sockets.listen(self.components.channels, subscribed)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("player notices: subscription failed; subscribing again")
-                await asyncio.sleep(1)
 
     async def _on_shutdown(self) -> None:
         components = self.components
         # Sessions live on in the store; sockets close with 1012 and players reconnect elsewhere.
         await components.open_sockets.close_all()
-        if self.notice_listener is not None:
-            self.notice_listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.notice_listener
+        await components.broadcast.stop()
         await components.positions.drain()
         await components.public_cache.stop()
         for job in self.jobs:

@@ -12,10 +12,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.base import ChannelsBackend
-from litestar.channels.backends.memory import MemoryChannelsBackend
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.di import Provide
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
@@ -32,6 +28,7 @@ from reelhouse.config import Settings
 from reelhouse.discovery.services import RecommendationService
 from reelhouse.notifications.services import NotificationService, mail_followers_on_release
 from reelhouse.plans.services import PlanService
+from reelhouse.platform.broadcast import Broadcast, MemoryBroadcast, RedisBroadcast
 from reelhouse.platform.cache import PublicResponseCache
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.health import Readiness
@@ -42,6 +39,7 @@ from reelhouse.playback.handlers import subscribe_playback
 from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
 from reelhouse.playback.history import ResumeRules, ViewerCountsFromHistory, WatchHistoryService
 from reelhouse.playback.media import MediaAccess
+from reelhouse.playback.pending import MemoryPendingWrites, PendingWrites, RedisPendingWrites
 from reelhouse.playback.sessions import EntitlementSnapshots, PlaybackService, PlayerNotices
 from reelhouse.playback.socket import OpenSockets, PlayerSockets
 from reelhouse.playback.streams import MemoryStreamStore, RedisStreamStore, StoreTimings, StreamStore
@@ -59,7 +57,12 @@ ENTITLEMENT_SNAPSHOT_SECONDS = 600
 #: Redis connections per instance. A request past this many waits for one (up to the timeout)
 #: instead of failing: redis-py's default pool raises "Too many connections" at once.
 REDIS_MAX_CONNECTIONS = 100
-REDIS_POOL_TIMEOUT_SECONDS = 10
+REDIS_POOL_TIMEOUT_SECONDS = 3
+#: How long one Redis command or connection attempt may take before it counts as an outage.
+#: Short, because heartbeats wait on it: a player is told to retry rather than left hanging
+#: (redis-py's default is to wait forever).
+REDIS_SOCKET_TIMEOUT_SECONDS = 2.0
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass
@@ -70,7 +73,8 @@ class Backends:
     rate_limiter: RateLimiter
     revocations: RevocationStore
     streams: StreamStore
-    channels: ChannelsBackend
+    broadcast: Broadcast
+    pending: PendingWrites
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -85,6 +89,8 @@ class Backends:
                     settings.redis.url,
                     max_connections=REDIS_MAX_CONNECTIONS,
                     timeout=REDIS_POOL_TIMEOUT_SECONDS,
+                    socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+                    socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
                     health_check_interval=30,
                 )
             )
@@ -94,19 +100,25 @@ class Backends:
                 rate_limiter=RedisRateLimiter(redis, prefix),
                 revocations=RedisRevocationStore(redis, prefix),
                 streams=RedisStreamStore(redis, prefix, timings),
-                channels=RedisChannelsPubSubBackend(redis=redis, key_prefix=f"{prefix}:channels"),
+                broadcast=RedisBroadcast(redis, prefix),
+                pending=RedisPendingWrites(redis, prefix),
             )
         return cls(
             redis=None,
             rate_limiter=MemoryRateLimiter(),
             revocations=MemoryRevocationStore(),
             streams=MemoryStreamStore(timings),
-            channels=MemoryChannelsBackend(),
+            broadcast=MemoryBroadcast(),
+            pending=MemoryPendingWrites(),
         )
 
     @property
     def kind(self) -> str:
         return "redis" if self.redis is not None else "memory"
+
+    async def _notices_subscribed(self) -> None:
+        if not self.broadcast.subscribed:
+            raise ConnectionError("not subscribed to the cross-instance messages")
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -122,11 +134,12 @@ class Components:
         self.backends = backends = Backends.from_settings(settings)
         self.events = EventBus()
         self.units = UnitOfWorkFactory(self.db_config, self.events)
-        self.channels = ChannelsPlugin(backend=backends.channels, arbitrary_channels_allowed=True)
+        self.broadcast = backends.broadcast
         self.readiness = Readiness()
         self.readiness.add_check("database", self._database_answers)
         if backends.redis is not None:
             self.readiness.add_check("redis", backends.redis.ping)
+            self.readiness.add_check("notices", self._notices_subscribed)
 
         # accounts
         self.token_codec = AccessTokenCodec(settings.auth)
@@ -138,6 +151,7 @@ class Components:
         # plans and catalog
         #: Anonymous plan and catalog answers kept in memory (off when PUBLIC_CACHE_SECONDS is 0).
         self.public_cache = PublicResponseCache(settings.server.public_cache_seconds)
+        self.public_cache.follow(self.broadcast)
         self._plan_usage = SubscribedPlans()
         self._viewer_counts = ViewerCountsFromHistory()
         # playback
@@ -149,15 +163,17 @@ class Components:
         )
         self._resume_rules = ResumeRules.from_settings(playback)
         self.heartbeats = HeartbeatBatcher(backends.streams)
-        self.positions = PositionWriter(self.units, self.watch_history)
-        self.notices = PlayerNotices(self.channels)
+        self.positions = PositionWriter(self.units, self.watch_history, backends.pending)
+        self.notices = PlayerNotices(self.broadcast)
         self.open_sockets = OpenSockets()
+        self.open_sockets.follow(self.broadcast, backends.streams)
         self.supervisor = StreamSupervisor(
             units=self.units,
             playback_for=self.playback,
             streams=backends.streams,
             snapshots=self.snapshots,
             positions=self.positions,
+            pending=backends.pending,
         )
         self.player_sockets = PlayerSockets(
             settings=playback,
@@ -221,6 +237,7 @@ class Components:
             stream_urls=self.stream_urls,
             positions=self.positions,
             notices=self.notices,
+            pending=self.backends.pending,
             public_url=self.settings.server.public_url,
         )
 
@@ -266,6 +283,10 @@ class Components:
     async def _database_answers(self) -> None:
         async with self.db_config.get_engine().connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def _notices_subscribed(self) -> None:
+        if not self.broadcast.subscribed:
+            raise ConnectionError("not subscribed to the cross-instance messages")
 
     async def close(self) -> None:
         await self.backends.close()

@@ -32,10 +32,9 @@ from prometheus_client import Counter
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from litestar.channels import ChannelsPlugin
-    from litestar.channels.subscriber import Subscriber
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+    from reelhouse.platform.broadcast import Broadcast
     from reelhouse.platform.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -53,8 +52,6 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_QUERY_BYTES = 512
 #: Bookkeeping counted against MAX_BYTES per entry besides its body.
 ENTRY_OVERHEAD_BYTES = 512
-#: How long to wait before subscribing again when the channel could not be subscribed to.
-RESUBSCRIBE_SECONDS = 5.0
 
 #: Headers other layers add to every answer (request id, rate limit fields): never stored.
 _PER_REQUEST_HEADERS = frozenset(
@@ -135,8 +132,7 @@ class PublicResponseCache:
         self._entries: dict[CacheKey, CachedResponse] = {}
         self._bytes = 0
         self._generations = dict.fromkeys(CacheScope, 0)
-        self._channels: ChannelsPlugin | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self._broadcast: Broadcast | None = None
         self._publishing: set[asyncio.Task[None]] = set()
         #: Names this instance in its notices, so it skips its own (it cleared at commit already; clearing
         #: again when the echo arrives would only throw away answers read since).
@@ -200,11 +196,11 @@ class PublicResponseCache:
     def invalidate(self, scope: CacheScope) -> None:
         """Forget ``scope`` here at once, and on every other instance as soon as they hear of it."""
         self.clear(scope)
-        channels = self._channels
-        if channels is None:  # not serving (a CLI command): nothing to tell
+        broadcast = self._broadcast
+        if broadcast is None:  # not serving (a CLI command): nothing to tell
             return
         try:
-            task = asyncio.get_running_loop().create_task(self._publish(channels, scope))
+            task = asyncio.get_running_loop().create_task(self._publish(broadcast, scope))
         except RuntimeError:
             return
         self._publishing.add(task)
@@ -214,47 +210,33 @@ class PublicResponseCache:
         """Invalidate ``scope`` once ``uow`` commits (not at all if it never does)."""
         uow.after_commit(lambda: self.invalidate(scope))
 
-    async def _publish(self, channels: ChannelsPlugin, scope: CacheScope) -> None:
+    async def _publish(self, broadcast: Broadcast, scope: CacheScope) -> None:
         try:
-            await channels.wait_published(b"%s %s" % (self._origin, scope.value.encode()), [INVALIDATION_CHANNEL])
+            await broadcast.publish(INVALIDATION_CHANNEL, b"%s %s" % (self._origin, scope.value.encode()))
         except Exception as exc:  # noqa: BLE001  (the other instances' copies then last their TTL at most)
             logger.warning("could not tell other instances to clear %s: %s", scope.value, type(exc).__name__)
 
     # following the other instances' changes
 
-    async def start(self, channels: ChannelsPlugin) -> None:
-        """Publish this instance's changes and follow the others' (subscribed before the app serves)."""
-        self._channels = channels
+    def follow(self, broadcast: Broadcast) -> None:
+        """Publish this instance's changes and follow the others' (before the broadcast starts)."""
+        self._broadcast = broadcast
         if self.enabled:
-            subscriber = await self._subscribe(channels)
-            self._listener = asyncio.create_task(self._follow(channels, subscriber), name="public-cache-follow")
+            broadcast.on_message(INVALIDATION_CHANNEL, self._on_notice)
+            broadcast.on_reconnect(self.clear_all)  # changes made meanwhile were missed
+
+    def clear_all(self) -> None:
+        for scope in CacheScope:
+            self.clear(scope)
 
     async def stop(self) -> None:
-        tasks = [*self._publishing, *([self._listener] if self._listener is not None else [])]
+        tasks = list(self._publishing)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._listener = None
-        self._channels = None
-
-    async def _subscribe(self, channels: ChannelsPlugin) -> Subscriber | None:
-        try:
-            return await channels.subscribe([INVALIDATION_CHANNEL])
-        except Exception as exc:  # noqa: BLE001  (retried; meanwhile other instances' changes show after the TTL)
-            logger.warning("cannot follow public cache invalidations yet: %s", type(exc).__name__)
-            return None
-
-    async def _follow(self, channels: ChannelsPlugin, subscriber: Subscriber | None) -> None:
-        while subscriber is None:
-            await asyncio.sleep(RESUBSCRIBE_SECONDS)
-            subscriber = await self._subscribe(channels)
-            if subscriber is not None:  # changes made meanwhile were missed
-                for scope in CacheScope:
-                    self.clear(scope)
-        async for message in subscriber.iter_events():
-            self._on_notice(message)
+        self._broadcast = None
 
     def _on_notice(self, message: bytes) -> None:
         """Another instance's change: ``b"<origin> <scope>"``."""
@@ -265,8 +247,7 @@ class PublicResponseCache:
             scope = CacheScope(name.decode())
         except (UnicodeDecodeError, ValueError):
             logger.warning("unknown public cache notice %r: clearing everything", message[:80])
-            for scope in CacheScope:
-                self.clear(scope)
+            self.clear_all()
         else:
             self.clear(scope)
 

@@ -27,6 +27,8 @@ from litestar.types import ExceptionHandlersMap
 from redis.exceptions import RedisError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from reelhouse.platform.outages import is_database_unavailable
+
 logger = logging.getLogger("reelhouse.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -202,7 +204,7 @@ def _integrity_error(_: Request[Any, Any, Any], exc: IntegrityError) -> Response
     return problem(409, "conflict", "The request conflicts with existing data.")
 
 
-def _backend_unavailable(request: Request[Any, Any, Any], exc: RedisError | PoolTimeout) -> Response[dict[str, Any]]:
+def _backend_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(
         503,
@@ -213,6 +215,9 @@ def _backend_unavailable(request: Request[Any, Any, Any], exc: RedisError | Pool
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # A database that cannot be reached answers 503 with Retry-After, whatever layer noticed.
+    if is_database_unavailable(exc):
+        return _backend_unavailable(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "internal_error", "Something went wrong on our side.")
 

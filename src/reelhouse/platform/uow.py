@@ -56,6 +56,7 @@ class UnitOfWork:
         self.session = session
         self._events = events
         self._after_commit: list[Callable[[], object]] = []
+        self._on_rollback: list[Callable[[], object]] = []
         self._after_end: list[Callable[[], object]] = []
 
     async def publish(self, event: DomainEvent) -> None:
@@ -67,6 +68,10 @@ class UnitOfWork:
         """Run ``action`` once this unit of work has committed; never if it rolls back."""
         self._after_commit.append(action)
 
+    def on_rollback(self, action: Callable[[], object]) -> None:
+        """Run ``action`` if this unit of work rolls back (to keep, elsewhere, what it could not write)."""
+        self._on_rollback.append(action)
+
     def after_end(self, action: Callable[[], object]) -> None:
         """Run ``action`` once this unit of work has ended, committed or not: for telling others
         about a change made outside the database (the stream store), which stands either way."""
@@ -75,13 +80,19 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         actions, self._after_commit = self._after_commit, []
+        self._on_rollback.clear()
         await _run_all(actions)
         await self._ended()
 
     async def rollback(self) -> None:
-        await self.session.rollback()
-        self._after_commit.clear()
-        await self._ended()
+        try:
+            await self.session.rollback()
+        finally:
+            # Also when the rollback itself fails (the connection is gone).
+            self._after_commit.clear()
+            actions, self._on_rollback = self._on_rollback, []
+            await _run_all(actions)
+            await self._ended()
 
     async def _ended(self) -> None:
         actions, self._after_end = self._after_end, []

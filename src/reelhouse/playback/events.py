@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from advanced_alchemy.base import UUIDBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Float, Index, String, text
+from sqlalchemy import Float, Index, String, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 if TYPE_CHECKING:
@@ -70,6 +70,21 @@ async def record_event(session: AsyncSession, stream: StreamSession, kind: Playb
             position_seconds=stream.position,
         )
     )
+
+
+#: Event kinds that end a stream.
+ENDING_KINDS = frozenset(kind.value for kind in PlaybackEventKind if kind not in (PlaybackEventKind.STARTED,))
+
+
+async def stream_never_ended(session: AsyncSession, user_id: uuid.UUID, session_id: str) -> bool:
+    """Whether the log shows the stream started and nothing ended it (the durable record, for a
+    stream the session store lost). By user first: the log's index."""
+    kinds = set(
+        await session.scalars(
+            select(PlaybackEvent.kind).where(PlaybackEvent.user_id == user_id, PlaybackEvent.session_id == session_id)
+        )
+    )
+    return PlaybackEventKind.STARTED.value in kinds and not kinds & ENDING_KINDS
 
 
 def month_start(day: date, months_ahead: int = 0) -> date:

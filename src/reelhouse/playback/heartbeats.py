@@ -14,17 +14,18 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from reelhouse.platform.outages import OutageLog, is_outage
+from reelhouse.playback.pending import PendingWrite
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
     from reelhouse.playback.history import WatchHistoryService
+    from reelhouse.playback.pending import PendingWrites
     from reelhouse.playback.streams import HeartbeatOutcome, HeartbeatReport, StreamSession, StreamStore
 
 logger = logging.getLogger(__name__)
@@ -66,12 +67,6 @@ class HeartbeatBatcher:
             self._sender = None
 
 
-@dataclass(frozen=True, slots=True)
-class QueuedPosition:
-    session: StreamSession
-    observed_at: datetime
-
-
 class PositionWriter:
     """Flush-due positions, written together ``delay_seconds`` after the first of a batch."""
 
@@ -82,19 +77,22 @@ class PositionWriter:
         self,
         units: UnitOfWorkFactory,
         history_for: Callable[[UnitOfWork], WatchHistoryService],
+        pending: PendingWrites,
         delay_seconds: float = 0.5,
     ) -> None:
         self._units = units
         self._history_for = history_for
+        self._pending = pending
+        self._outage = OutageLog("position writes (database)")
         self._delay = delay_seconds
-        self._queued: dict[str, QueuedPosition] = {}
+        self._queued: dict[str, StreamSession] = {}
         self._writer: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._queued)
 
     def submit(self, session: StreamSession) -> None:
-        self._queued[session.session_id] = QueuedPosition(session, datetime.now(UTC))
+        self._queued[session.session_id] = session
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_soon())
 
@@ -118,21 +116,35 @@ class PositionWriter:
             self._writer = None
 
     async def _write_queued(self) -> None:
-        while self._queued:
-            batch = list(itertools.islice(self._queued.values(), self.MAX_BATCH))
-            for item in batch:
-                del self._queued[item.session.session_id]
-            await self._write(batch)
+        """Write what is queued now (what arrives meanwhile waits for the next round)."""
+        waiting = list(self._queued)
+        for start in range(0, len(waiting), self.MAX_BATCH):
+            batch = [self._queued.pop(sid) for sid in waiting[start : start + self.MAX_BATCH] if sid in self._queued]
+            if batch:
+                await self._write(batch)
 
-    async def _write(self, batch: list[QueuedPosition]) -> None:
+    async def _write(self, batch: list[StreamSession]) -> None:
         try:
             async with self._units.begin() as uow:
                 history = self._history_for(uow)
                 # A fixed order: two writers never wait on each other's rows in opposite orders.
-                for item in sorted(batch, key=lambda queued: (queued.session.user_id, queued.session.content_id)):
-                    await history.store_stream_position(
-                        item.session, playing=item.session.state == "playing", observed_at=item.observed_at
-                    )
-        except Exception:
-            # Positions are re-sent every flush period; the next one carries the newer position.
-            logger.exception("could not save %d stream positions", len(batch))
+                for session in sorted(batch, key=lambda queued: (queued.user_id, queued.content_id)):
+                    await history.store_stream_position(session, playing=session.state == "playing")
+            self._outage.answered()
+        except Exception as exc:
+            if not is_outage(exc):
+                logger.exception("could not save %d stream positions", len(batch))
+            self._outage.failed(exc)
+            await self._keep_for_later(batch)
+
+    async def _keep_for_later(self, batch: list[StreamSession]) -> None:
+        """The database did not take them: they wait in the pending writes (or, with Redis down
+        too, here) until it answers again. A position is never dropped."""
+        try:
+            await self._pending.keep([PendingWrite(session) for session in batch])
+        except Exception as exc:  # noqa: BLE001  (kept in memory and tried again)
+            self._outage.failed(exc)
+            for session in batch:
+                queued = self._queued.get(session.session_id)
+                if queued is None or queued.last_heartbeat_at < session.last_heartbeat_at:
+                    self._queued[session.session_id] = session

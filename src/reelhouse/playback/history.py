@@ -281,13 +281,13 @@ class WatchHistoryService:
         entry_id, created = await self.store_position(user_id, content, position_seconds, playing=playing)
         return await self._load(entry_id), created
 
-    async def store_stream_position(
-        self, stream: StreamSession, *, playing: bool, observed_at: datetime | None = None
-    ) -> None:
-        """Save a stream's reported position (its title may have been deleted meanwhile: then nothing)."""
+    async def store_stream_position(self, stream: StreamSession, *, playing: bool) -> None:
+        """Save a stream's last reported position, observed at its last heartbeat (its title may have
+        been deleted meanwhile: then nothing)."""
         content = await self._catalog.find(uuid.UUID(stream.content_id))
         if content is None:
             return
+        observed_at = datetime.fromtimestamp(stream.last_heartbeat_at / 1000, UTC)
         await self.store_position(
             uuid.UUID(stream.user_id), content, stream.position, playing=playing, observed_at=observed_at
         )
@@ -305,12 +305,15 @@ class WatchHistoryService:
 
         Entitlement is the caller's to check. The row is updated under a row lock; two concurrent
         first reports cannot both insert (the insert does nothing on conflict, and the loser updates).
-        A report ``observed_at`` a moment the entry was already written after is older than what
-        the entry holds (a queued flush overtaken by a stream's final save) and changes nothing.
+        Every position carries the moment it was observed (``observed_at``; now when not given),
+        stored as the entry's ``last_watched_at``. An observation no newer than what the entry
+        holds (a queued flush overtaken by a stream's final save, a phone that went silent
+        before a TV played on and is expired later) changes nothing: progress never rewinds.
         """
         now = utcnow()
+        observed = min(observed_at, now) if observed_at is not None else now
         entry = await self._locked_entry(user_id, content.id)
-        if entry is not None and observed_at is not None and entry.last_watched_at >= observed_at:
+        if entry is not None and observed_at is not None and entry.last_watched_at >= observed:
             return entry.id, False
         if entry is None:
             first = apply_progress(
@@ -319,10 +322,10 @@ class WatchHistoryService:
                 duration_seconds=content.duration_seconds,
                 credits_start_seconds=content.credits_start_seconds,
                 rules=self.rules,
-                now=now,
+                now=observed,
                 playing=playing,
             )
-            statement, values = self._insert_if_absent(user_id, content.id, first, now)
+            statement, values = self._insert_if_absent(user_id, content.id, first, now, observed)
             inserted_id = await self.session.scalar(statement, values)
             if inserted_id is not None:
                 return inserted_id, True
@@ -337,10 +340,10 @@ class WatchHistoryService:
             duration_seconds=content.duration_seconds,
             credits_start_seconds=content.credits_start_seconds,
             rules=self.rules,
-            now=now,
+            now=observed,
             playing=playing,
         ).write_to(entry)
-        entry.last_watched_at = now
+        entry.last_watched_at = observed
         entry.hidden = False
         await self.session.flush()
         return entry.id, False
@@ -354,7 +357,7 @@ class WatchHistoryService:
         return entry
 
     def _insert_if_absent(
-        self, user_id: uuid.UUID, content_id: uuid.UUID, state: ProgressState, now: datetime
+        self, user_id: uuid.UUID, content_id: uuid.UUID, state: ProgressState, now: datetime, observed: datetime
     ) -> tuple[Executable, dict[str, Any]]:
         """The first report's row, inserted unless a concurrent one was first: one statement per
         dialect, built once, with the values as parameters (so it is compiled once, not per call)."""
@@ -369,7 +372,7 @@ class WatchHistoryService:
             "status": state.status,
             "play_count": state.play_count,
             "completed_at": state.completed_at,
-            "last_watched_at": now,
+            "last_watched_at": observed,
             "hidden": False,
             "created_at": now,
             "updated_at": now,

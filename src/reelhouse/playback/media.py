@@ -289,6 +289,17 @@ class MediaAccess:
             # Silent past the grace period: the sweeper ends it shortly; it is over already.
             raise StreamEnded()
 
+    async def cap(self, signed: SignedStream) -> Resolution:
+        """The highest rendition the stream may fetch now: the plan's at the start (signed into the
+        URL), lowered since when the plan changed to a lower resolution (the stream goes on)."""
+        cap = signed_cap(signed)
+        current = await self._streams.resolution_cap(signed.user_id)
+        try:
+            lowered = Resolution(current) if current else cap
+        except ValueError:
+            return cap
+        return lowered if lowered.rank < cap.rank else cap
+
     async def duration(self, content_id: UUID) -> int:
         async with self._units.begin() as uow:
             content = await self._catalog_for(uow).find(content_id)
@@ -433,8 +444,9 @@ class MediaController(Controller):
     async def manifest(self, request: Request[Any, Any, Any], content_id: UUID, media: MediaAccess) -> ASGIResponse:
         query = _signed_query(request)
         signed = verify_stream_url(media.stream_urls, content_id, query)
-        cap = signed_cap(signed)
+        signed_cap(signed)
         await media.ensure_live(content_id, signed)
+        cap = await media.cap(signed)
         files = await find_renditions(media.media_dir, content_id)
         playable = [r for r in Resolution if r in files and allowed(r, cap)]
         if not playable:
@@ -465,8 +477,9 @@ class MediaController(Controller):
         resolution, extension = parse_rendition_name(name)
         query = _signed_query(request)
         signed = verify_stream_url(media.stream_urls, content_id, query)
-        cap = signed_cap(signed)
+        signed_cap(signed)
         await media.ensure_live(content_id, signed)
+        cap = await media.cap(signed)
         if not allowed(resolution, cap):
             raise ResolutionNotAllowed(f"Your plan streams up to {cap.value}, not {resolution.value}.")
         found = await anyio.to_thread.run_sync(_stat_file, rendition_path(media.media_dir, content_id, resolution))

@@ -15,26 +15,32 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+from redis.exceptions import RedisError
+
+from reelhouse.accounts.repositories import UserRepository
 from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
 from reelhouse.platform.errors import Conflict, NotFound
-from reelhouse.playback.events import PlaybackEventKind, record_event
+from reelhouse.platform.outages import OutageLog, is_outage
+from reelhouse.playback.events import PlaybackEventKind, record_event, stream_never_ended
 from reelhouse.playback.history import ContentUnavailable, PlanRequired
 from reelhouse.playback.metrics import ADMISSIONS, ENDINGS
+from reelhouse.playback.pending import PendingWrite
 from reelhouse.playback.streams import EndedStream, EndReason, NewStream, StreamSession
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from litestar.channels import ChannelsPlugin
-
     from reelhouse.catalog.models import Content
     from reelhouse.catalog.services import CatalogService
     from reelhouse.config import PlaybackSettings
+    from reelhouse.platform.broadcast import Broadcast
     from reelhouse.platform.uow import UnitOfWork
     from reelhouse.playback.heartbeats import PositionWriter
     from reelhouse.playback.history import WatchHistoryService
+    from reelhouse.playback.pending import PendingWrites
     from reelhouse.playback.streams import StreamStore
-    from reelhouse.playback.tokens import PlaybackTokenCodec, StreamUrlSigner
+    from reelhouse.playback.tokens import PlaybackClaims, PlaybackTokenCodec, StreamUrlSigner
     from reelhouse.subscriptions.entitlement import Entitlement, EntitlementService
 
 logger = logging.getLogger(__name__)
@@ -142,6 +148,7 @@ class EntitlementSnapshots:
         self._refreshing: set[str] = set()
         self._content_reads: dict[str, asyncio.Future[ContentSnapshot]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outage = OutageLog("entitlement refreshes (database)")
 
     def user(self, user_id: str, *, stale: bool = False) -> UserSnapshot | None:
         """The user's snapshot while fresh (``stale=True``: whatever is remembered)."""
@@ -188,8 +195,12 @@ class EntitlementSnapshots:
         async def run() -> None:
             try:
                 await refresh()
-            except Exception:
-                logger.exception("could not refresh the entitlement of user %s", user_id)
+                self._outage.answered()
+            except Exception as exc:
+                # What was known stays in use meanwhile: an outage never ends a stream.
+                if not is_outage(exc):
+                    logger.exception("could not refresh the entitlement of user %s", user_id)
+                self._outage.failed(exc)
             finally:
                 self._refreshing.discard(user_id)
 
@@ -213,16 +224,18 @@ class EntitlementSnapshots:
 class PlayerNotices:
     """Tells a stream's device, on whichever instance its socket is, that the stream ended."""
 
-    def __init__(self, channels: ChannelsPlugin) -> None:
-        self._channels = channels
+    def __init__(self, broadcast: Broadcast) -> None:
+        self._broadcast = broadcast
 
-    def publish(self, session_id: str, reason: EndReason) -> None:
+    async def publish(self, session_id: str, reason: EndReason) -> None:
         try:
-            self._channels.publish(termination_notice(session_id, reason), [PLAYER_NOTICES_CHANNEL])
-        except RuntimeError:
-            # The channels backend already stopped (shutdown); the device reads the ending from
-            # the store when it reconnects.
-            logger.info("notice for stream %s not sent: channels stopped", session_id)
+            await self._broadcast.publish(
+                PLAYER_NOTICES_CHANNEL, msgspec.json.encode(termination_notice(session_id, reason))
+            )
+        except (RedisError, OSError) as exc:
+            # The device still learns it at its next heartbeat (the store says the stream ended),
+            # or when its instance catches up after resubscribing.
+            logger.warning("notice for stream %s not sent: %s", session_id, type(exc).__name__)
 
 
 class PlaybackService:
@@ -240,6 +253,7 @@ class PlaybackService:
         stream_urls: StreamUrlSigner,
         positions: PositionWriter,
         notices: PlayerNotices,
+        pending: PendingWrites,
         public_url: str = "",
     ) -> None:
         #: The address clients reach this service at (``PUBLIC_URL``); empty: the request's own.
@@ -256,6 +270,7 @@ class PlaybackService:
         self._stream_urls = stream_urls
         self._positions = positions
         self._notices = notices
+        self._pending = pending
 
     # starting and stopping
 
@@ -303,6 +318,7 @@ class PlaybackService:
                 }
             )
         ADMISSIONS.inc()
+        await self._streams.set_resolution_cap(str(user_id), entitlement.max_resolution.value)
         # A concurrent start may have evicted it already; its device is told so when it connects.
         session = _just_admitted(new)
         await record_event(self.session, replace(session, position=float(resume)), PlaybackEventKind.STARTED)
@@ -373,8 +389,9 @@ class PlaybackService:
 
     async def enforce(self, user_id: uuid.UUID, entitlement: Entitlement) -> None:
         """Apply a user's new entitlement now: end streams of titles it no longer covers, then the
-        oldest beyond its device limit."""
+        oldest beyond its device limit. Streams that go on fetch no rendition above its resolution."""
         self._snapshots.forget_user(str(user_id))
+        await self._streams.set_resolution_cap(str(user_id), entitlement.max_resolution.value)
         live = await self._streams.live(str(user_id))
         levels = await self._catalog.published_access_levels(uuid.UUID(s.content_id) for s in live)
         ended: list[EndedStream] = []
@@ -388,14 +405,31 @@ class PlaybackService:
         await self.settle(ended)
 
     async def settle(self, ended: Sequence[EndedStream]) -> None:
-        """Save each ended stream's last position, log it, and tell its device."""
+        """Save each ended stream's last position, log it, and tell its device.
+
+        The streams have ended in the store whatever happens to this transaction: should it
+        roll back (the database is down), what it would have written waits in the pending
+        writes, and the devices are told all the same."""
         for item in ended:
             ENDINGS.labels(reason=item.reason.value).inc()
-            if item.session.state != STARTING:
-                # A stream that never sent a heartbeat reported no position: keep the saved one.
-                await self._save_position(item.session)
-            await record_event(self.session, item.session, PlaybackEventKind(item.reason.value))
+            await self.record_ending(item.session, item.reason)
             self.notify(item)
+        if ended:
+            writes = [PendingWrite(item.session, item.reason) for item in ended]
+            self.uow.on_rollback(lambda: self._pending.keep(writes))
+
+    async def record_ending(self, session: StreamSession, reason: EndReason) -> None:
+        if session.state != STARTING:
+            # A stream that never sent a heartbeat reported no position: keep the saved one.
+            await self._save_position(session)
+        await record_event(self.session, session, PlaybackEventKind(reason.value))
+
+    async def write_pending(self, write: PendingWrite) -> None:
+        """What an earlier unit of work could not write (see :mod:`reelhouse.playback.pending`)."""
+        if write.ending is not None:
+            await self.record_ending(write.session, write.ending)
+        else:
+            await self._history.store_stream_position(write.session, playing=write.session.state == "playing")
 
     def notify(self, item: EndedStream) -> None:
         """Tell the stream's device once this unit of work is over: the saved position is then
@@ -403,6 +437,43 @@ class PlaybackService:
         whatever the transaction does, so a rollback still tells it."""
         session_id, reason = item.session.session_id, item.reason
         self.uow.after_end(lambda: self._notices.publish(session_id, reason))
+
+    async def readmit(self, claims: PlaybackClaims, position: float, state: str) -> EndReason | None:
+        """Bring back a stream the store no longer knows (it lost its data) for the device holding
+        its playback token: only when the durable record shows the stream never ended, the title
+        is still playable to the user, and within the plan's limit. None when it is back; else
+        why it stays ended."""
+        user_id = uuid.UUID(claims.user_id)
+        if not await stream_never_ended(self.session, user_id, claims.session_id):
+            return EndReason.EXPIRED
+        subject = await UserRepository(session=self.session).token_subject(user_id)
+        if subject is None or not subject.is_active:
+            return EndReason.SIGNED_OUT
+        content = await self._catalog.find(uuid.UUID(claims.content_id))
+        if content is None or not content.published:
+            return EndReason.SUBSCRIPTION_ENDED
+        entitlement = await self._entitlements.for_user(user_id)
+        if not entitlement.covers(content.access_level):
+            return EndReason.SUBSCRIPTION_ENDED
+        admission = await self._streams.admit(
+            NewStream(
+                session_id=claims.session_id,
+                user_id=claims.user_id,
+                device_id=claims.device_id,
+                device_name=claims.device_id,
+                content_id=claims.content_id,
+                position=position,
+            ),
+            limit=entitlement.max_devices,
+            reject_when_full=entitlement.stream_limit_policy == StreamLimitPolicy.REJECT_NEW,
+        )
+        await self.settle(admission.ended)
+        if not admission.admitted:
+            return EndReason.STREAM_LIMIT
+        await self._streams.set_resolution_cap(claims.user_id, entitlement.max_resolution.value)
+        await self._streams.heartbeat(claims.user_id, claims.session_id, position, state)
+        logger.info("stream %s admitted again after the store lost it", claims.session_id)
+        return None
 
     async def title_state(self, content_id: uuid.UUID) -> tuple[bool, AccessLevel] | None:
         """Whether a title is published and its access level (None: no such title)."""

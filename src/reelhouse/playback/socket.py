@@ -6,7 +6,12 @@
 - 4001-4007: the stream ended, one code per reason (see ``TERMINATION_DETAILS``), 4006 also when
   the player itself sent ``stop``;
 - 1008: too many messages; 1009: a message too large;
+- 1011: an unexpected server error; 1013: a backing service is unavailable (try again later);
 - 1012: the server is restarting (the session survives; reconnect with the same token).
+
+While Redis or the database is briefly unreachable the socket stays open: each heartbeat is
+answered ``{"type": "error", "code": "service_unavailable", "retry_after_seconds": n}`` and
+the last position is kept in memory (saved when the socket ends, if it ends meanwhile).
 
 Heartbeats touch only the stream store. The database is used when a position flush
 is due, when the entitlement re-check is due (at most every half interval per user),
@@ -27,6 +32,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from reelhouse.platform.jwt import InvalidToken
+from reelhouse.platform.outages import OutageLog, is_outage
 from reelhouse.playback.metrics import HEARTBEATS, OPEN_WEBSOCKETS
 from reelhouse.playback.sessions import (
     PLAYER_NOTICES_CHANNEL,
@@ -34,12 +40,11 @@ from reelhouse.playback.sessions import (
     PlaybackSessionNotFound,
     terminated_message,
 )
-from reelhouse.playback.streams import EndReason, HeartbeatReport
+from reelhouse.playback.streams import EndReason, HeartbeatReport, StreamSession
 
 if TYPE_CHECKING:
-    from litestar.channels import ChannelsPlugin
-
     from reelhouse.config import PlaybackSettings
+    from reelhouse.platform.broadcast import Broadcast
     from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
     from reelhouse.playback.streams import StreamStore
     from reelhouse.playback.supervision import StreamSupervisor
@@ -50,7 +55,11 @@ logger = logging.getLogger(__name__)
 CLOSE_INVALID_TOKEN = 4401
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_SERVER_ERROR = 1011
 CLOSE_RESTART = 1012
+CLOSE_TRY_AGAIN_LATER = 1013
+#: What a player is asked to wait before its next heartbeat while a backing service is down.
+RETRY_AFTER_SECONDS = 2
 
 
 Position = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
@@ -128,13 +137,23 @@ class OpenSockets:
         for connection in list(connections):
             connection.told_to_end(reason)
 
-    async def listen(self, channels: ChannelsPlugin, subscribed: asyncio.Event | None = None) -> None:
-        """Hand every notice to its socket until cancelled (runs for the app's lifetime)."""
-        async with channels.start_subscription([PLAYER_NOTICES_CHANNEL]) as subscriber:
-            if subscribed is not None:
-                subscribed.set()
-            async for raw in subscriber.iter_events():
-                self.deliver(raw)
+    def follow(self, broadcast: Broadcast, streams: StreamStore) -> None:
+        """Hand every notice to its socket; after a lost subscription, catch up from the store."""
+        broadcast.on_message(PLAYER_NOTICES_CHANNEL, self.deliver)
+        broadcast.on_reconnect(lambda: self.reconcile(streams))
+
+    async def reconcile(self, streams: StreamStore) -> None:
+        """Tell each socket whose stream ended while notices could not arrive (with the ending's
+        reason, from the store). A stream the store does not know at all is left to its next
+        heartbeat, which decides whether it comes back."""
+        for session_id, connections in list(self._by_session.items()):
+            for connection in list(connections):
+                claims = connection.claims
+                if await streams.get(claims.user_id, session_id) is not None:
+                    continue
+                reason = await streams.ended_reason(claims.user_id, session_id)
+                if reason is not None:
+                    connection.told_to_end(reason)
 
     async def close_all(self, wait_seconds: float = 5.0) -> None:
         """Close every socket with 1012, then wait (bounded) while their handlers save positions."""
@@ -171,6 +190,15 @@ class PlayerSockets:
         self.ack = msgspec.json.encode(
             {"type": "ack", "next_heartbeat_seconds": settings.heartbeat_interval_seconds}
         ).decode()
+        self.try_again = msgspec.json.encode(
+            {
+                "type": "error",
+                "code": "service_unavailable",
+                "retry_after_seconds": RETRY_AFTER_SECONDS,
+                "detail": "Playback is briefly unavailable; keep playing and send the next heartbeat.",
+            }
+        ).decode()
+        self.outage = OutageLog("player heartbeats (Redis or the database)")
 
     async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
         token = socket.query_params.get("token") or ""
@@ -184,14 +212,22 @@ class PlayerSockets:
         connection = PlayerConnection(socket, claims, self)
         self.open.add(connection)
         OPEN_WEBSOCKETS.inc()
+        code = 1000
         try:
             await connection.run()
+        except Exception as exc:
+            if is_outage(exc):
+                self.outage.failed(exc)
+                code = CLOSE_TRY_AGAIN_LATER
+            else:
+                logger.exception("player socket of stream %s failed", claims.session_id)
+                code = CLOSE_SERVER_ERROR
         finally:
             OPEN_WEBSOCKETS.dec()
-            await connection.close(1000)
+            await connection.close(code)
             # The player went away (or the server is shutting down) with its stream still live:
             # keep its last position, whichever way the socket ended. Shutdown waits for this.
-            await self.supervisor.save_live_position(claims.user_id, claims.session_id)
+            await self.supervisor.save_live_position(claims, connection.last_report)
             self.open.discard(connection)
 
 
@@ -207,6 +243,8 @@ class PlayerConnection:
         self._idle = False
         self._told: EndReason | None = None
         self._ending: asyncio.Task[None] | None = None
+        #: The last position this socket heard, kept for when the store cannot be reached.
+        self.last_report: StreamSession | None = None
 
     async def close(self, code: int, reason: str = "") -> None:
         if not self.closed:
@@ -239,8 +277,10 @@ class PlayerConnection:
         # Registered (by the caller) first, then checked: an ending between the two is not missed.
         if await streams.get(self.claims.user_id, self.claims.session_id) is None:
             reason = await streams.ended_reason(self.claims.user_id, self.claims.session_id)
-            await self.end_with(reason or EndReason.EXPIRED)
-            return
+            if reason is not None:
+                await self.end_with(reason)
+                return
+            # Unknown to the store (it lost its data): the first heartbeat decides (readmission).
         with anyio.CancelScope() as self._reading:
             await self.read_messages()
         if self._ending is not None:
@@ -274,7 +314,31 @@ class PlayerConnection:
             if isinstance(message, Stop):
                 await self.stop(message.position_seconds)
                 return
-            await self.heartbeat(message)
+            self._remember(message)
+            try:
+                await self.heartbeat(message)
+                self.sockets.outage.answered()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                # Keep the player: it retries, and the stream resumes when the service answers.
+                self.sockets.outage.failed(exc)
+                await self.socket.send_text(self.sockets.try_again)
+
+    def _remember(self, message: Heartbeat) -> None:
+        now = int(time.time() * 1000)
+        claims = self.claims
+        self.last_report = StreamSession(
+            session_id=claims.session_id,
+            user_id=claims.user_id,
+            device_id=claims.device_id,
+            device_name=claims.device_id,
+            content_id=claims.content_id,
+            position=message.position_seconds,
+            state=message.state,
+            started_at=self.last_report.started_at if self.last_report else now,
+            last_heartbeat_at=now,
+        )
 
     async def heartbeat(self, message: Heartbeat) -> None:
         claims, sockets = self.claims, self.sockets
@@ -282,6 +346,15 @@ class PlayerConnection:
         outcome = await sockets.heartbeats.heartbeat(
             HeartbeatReport(claims.user_id, claims.session_id, message.position_seconds, message.state)
         )
+        if not outcome.alive and outcome.reason is None and outcome.ended is None:
+            # The store does not know the stream at all: it lost its data (a restart without
+            # persistence). The durable record decides whether it comes back.
+            ending = await sockets.supervisor.readmit(claims, message.position_seconds, message.state)
+            if ending is not None:
+                await self.end_with(ending)
+                return
+            await self.socket.send_text(sockets.ack)
+            return
         if not outcome.alive:
             if outcome.ended is not None:
                 await sockets.supervisor.settle([outcome.ended])
@@ -298,9 +371,16 @@ class PlayerConnection:
         await self.socket.send_text(sockets.ack)
 
     async def stop(self, position: float | None) -> None:
-        # PlaybackSessionNotFound: it had already ended; the notice about that is on its way.
-        with contextlib.suppress(PlaybackSessionNotFound):
+        try:
             await self.sockets.supervisor.stop(self.claims.user_id, self.claims.session_id, position)
+        except PlaybackSessionNotFound:
+            pass  # it had already ended; the notice about that is on its way
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The store ended the stream before the database failed (its position waits in the
+            # pending writes), or the store itself is down: either way the player is done.
+            self.sockets.outage.failed(exc)
         await self.end_with(EndReason.STOPPED)
 
 

@@ -83,7 +83,8 @@ class HeartbeatOutcome:
 
     alive: bool
     session: StreamSession | None = None
-    #: Why the session is gone (when not alive).
+    #: Why the session is gone (when not alive); None when the store does not know the session at
+    #: all (its ending is no longer remembered, or the store lost its data).
     reason: EndReason | None = None
     #: Set when this heartbeat found the session past its grace period and ended it.
     ended: EndedStream | None = None
@@ -126,6 +127,12 @@ class StreamStore(Protocol):
 
     async def ended_reason(self, user_id: str, session_id: str) -> EndReason | None: ...
 
+    async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
+        """The highest rendition the user's streams may fetch now (their plan's), for every instance."""
+        ...
+
+    async def resolution_cap(self, user_id: str) -> str | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class StoreTimings:
@@ -137,6 +144,10 @@ class StoreTimings:
 
 #: Users swept per round trip (each chunk is a few milliseconds of work for the event loop).
 SWEEP_CHUNK = 100
+
+
+#: How long one instance's sweep keeps the others from sweeping.
+SWEEP_LOCK_MS = 1000
 
 
 def _now_ms() -> int:
@@ -232,7 +243,10 @@ _HEARTBEAT = (
 local grace, sid, position, state, flush_interval = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local s = read_session(sid)
 if not s then
-  return cjson.encode({alive = false, reason = redis.call('GET', ended_prefix .. sid) or 'expired'})
+  -- Ended (its reason is kept a while), or unknown to the store (never admitted, or the store lost it).
+  local reason = redis.call('GET', ended_prefix .. sid)
+  if reason then return cjson.encode({alive = false, reason = reason}) end
+  return cjson.encode({alive = false})
 end
 if tonumber(s.last_heartbeat_at) < now - grace then
   return cjson.encode({alive = false, reason = 'expired', ended = end_session(sid, 'expired')})
@@ -341,9 +355,10 @@ def _ended_from(raw: dict[str, Any]) -> EndedStream:
 def _heartbeat_outcome(result: dict[str, Any]) -> HeartbeatOutcome:
     if not result["alive"]:
         ended = result.get("ended")
+        reason = result.get("reason")
         return HeartbeatOutcome(
             alive=False,
-            reason=EndReason(result["reason"]),
+            reason=EndReason(reason) if reason else None,
             ended=_ended_from(ended) if isinstance(ended, dict) and ended else None,
         )
     if not result.get("flush_due"):
@@ -460,9 +475,9 @@ class RedisStreamStore:
         return [_ended_from(item) for item in _as_list(await self._run(self._trim, user_id, limit, reason.value))]
 
     async def sweep(self) -> list[EndedStream]:
-        # One instance sweeps per grace period; the others skip.
-        lock_seconds = max(1, self._timings.grace_ms // 2000)
-        if not await self._redis.set(self._sweep_lock_key, b"1", nx=True, ex=lock_seconds):
+        # One instance sweeps per second; the others skip (a silent stream ends within a couple of
+        # seconds of its grace period, wherever the sweeper runs).
+        if not await self._redis.set(self._sweep_lock_key, b"1", nx=True, px=SWEEP_LOCK_MS):
             return []
         ended: list[EndedStream] = []
         members: list[Any] = await self._redis.zrange(self._index_key, 0, -1, withscores=True)
@@ -499,6 +514,16 @@ class RedisStreamStore:
         raw: Any = await self._redis.get(f"{self._common(user_id)[1]}{session_id}")
         return EndReason(_text(raw)) if raw else None
 
+    async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
+        await self._redis.set(self._cap_key(user_id), resolution, ex=self._timings.ended_ttl_seconds)
+
+    async def resolution_cap(self, user_id: str) -> str | None:
+        raw: Any = await self._redis.get(self._cap_key(user_id))
+        return _text(raw) if raw else None
+
+    def _cap_key(self, user_id: str) -> str:
+        return f"{self._prefix}:{{{user_id}}}:streams:resolution-cap"
+
 
 # --- in-process ------------------------------------------------------------------------------
 
@@ -519,6 +544,7 @@ class MemoryStreamStore:
         self._timings = timings
         self._clock = clock
         self._users: dict[str, _UserStreams] = {}
+        self._caps: dict[str, str] = {}
 
     def _user(self, user_id: str) -> _UserStreams:
         return self._users.setdefault(user_id, _UserStreams())
@@ -638,6 +664,12 @@ class MemoryStreamStore:
             return None
         reason, expires = streams.ended[session_id]
         return reason if expires > self._clock() else None
+
+    async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
+        self._caps[user_id] = resolution
+
+    async def resolution_cap(self, user_id: str) -> str | None:
+        return self._caps.get(user_id)
 
     def _ended_reason(self, streams: _UserStreams, session_id: str, now: int) -> EndReason:
         entry = streams.ended.get(session_id)

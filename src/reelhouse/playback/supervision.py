@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from reelhouse.accounts.repositories import UserRepository
 from reelhouse.plans.models import AccessLevel
+from reelhouse.platform.outages import OutageLog, is_outage
 from reelhouse.playback.sessions import STARTING
 from reelhouse.playback.streams import EndReason
 
@@ -22,10 +23,15 @@ if TYPE_CHECKING:
 
     from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
     from reelhouse.playback.heartbeats import PositionWriter
+    from reelhouse.playback.pending import PendingWrites
     from reelhouse.playback.sessions import ContentSnapshot, EntitlementSnapshots, PlaybackService
-    from reelhouse.playback.streams import EndedStream, StreamStore
+    from reelhouse.playback.streams import EndedStream, StreamSession, StreamStore
+    from reelhouse.playback.tokens import PlaybackClaims
 
 logger = logging.getLogger(__name__)
+
+#: Pending writes written per unit of work by the catch-up job.
+PENDING_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +55,15 @@ class StreamSupervisor:
         streams: StreamStore,
         snapshots: EntitlementSnapshots,
         positions: PositionWriter,
+        pending: PendingWrites,
     ) -> None:
         self._units = units
         self._playback_for = playback_for
         self._streams = streams
         self._snapshots = snapshots
         self._positions = positions
+        self._pending = pending
+        self._database = OutageLog("playback's database work")
 
     async def settle(self, ended: Sequence[EndedStream]) -> None:
         if ended:
@@ -76,15 +85,41 @@ class StreamSupervisor:
         await self.settle(ended)
         return len(ended)
 
-    async def save_live_position(self, user_id: str, session_id: str) -> None:
+    async def save_live_position(self, claims: PlaybackClaims, last_report: StreamSession | None) -> None:
         """Queue the position of a stream whose socket closed while it is still live (written with
-        the other queued positions within a moment; a disconnect storm is a few transactions)."""
+        the other queued positions within a moment; a disconnect storm is a few transactions).
+        With the store unreachable, the last position the socket heard is kept instead."""
         try:
-            session = await self._streams.get(user_id, session_id)
-            if session is not None and session.state != STARTING:
-                self._positions.submit(session)
-        except Exception:
-            logger.exception("could not save the position of stream %s", session_id)
+            session = await self._streams.get(claims.user_id, claims.session_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                logger.exception("could not save the position of stream %s", claims.session_id)
+            session = last_report
+        if session is not None and session.state != STARTING:
+            self._positions.submit(session)
+
+    async def write_pending(self, limit: int = PENDING_BATCH) -> int:
+        """The periodic job: write what the database could not take earlier; how many were written."""
+        writes = await self._pending.take(limit)
+        if not writes:
+            return 0
+        try:
+            async with self._units.begin() as uow:
+                playback = self._playback_for(uow)
+                for write in writes:
+                    await playback.write_pending(write)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self._database.failed(exc)
+            return 0
+        self._database.answered()
+        await self._pending.done(writes)
+        return len(writes)
+
+    async def readmit(self, claims: PlaybackClaims, position: float, state: str) -> EndReason | None:
+        async with self._units.begin() as uow:
+            return await self._playback_for(uow).readmit(claims, position, state)
 
     # is the stream still covered?
 
@@ -97,9 +132,16 @@ class StreamSupervisor:
         path, which tells the devices it ends. Only a user with nothing remembered waits.
         """
         snapshots = self._snapshots
-        content = snapshots.content(content_id) or await snapshots.read_content_once(
-            content_id, lambda: self.read_title(content_id)
-        )
+        content = snapshots.content(content_id)
+        if content is None:
+            try:
+                content = await snapshots.read_content_once(content_id, lambda: self.read_title(content_id))
+            except Exception as exc:
+                # An outage never ends a stream: go on with what was known of the title.
+                content = snapshots.content(content_id, stale=True)
+                if content is None or not is_outage(exc):
+                    raise
+                self._database.failed(exc)
         user = snapshots.user(user_id)
         if user is None:
             user = snapshots.user(user_id, stale=True)
