@@ -1,0 +1,292 @@
+"""The media pipeline on real clips: probe, ladder, transcode, package, measure, artwork, isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import shutil
+import signal
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import m3u8
+import msgspec
+import pytest
+from PIL import Image
+
+from media_validation import validate_hls_directory, validate_master_playlist
+from reelhouse.media import (
+    UnsupportedMedia,
+    discard_partial_outputs,
+    probe,
+    process_media,
+    process_media_in_subprocess,
+    read_manifest,
+    render_master,
+    render_media,
+)
+from reelhouse.media.manifest import MASTER_PLAYLIST_FILENAME
+from reelhouse.media.pipeline import PARTIAL_PREFIX, JobProgress, MediaJob, staging_directory_for, worker_command
+from reelhouse.plans.models import Resolution
+
+from .clips import CLIP_FPS, CLIP_SECONDS, TEST_ENCODER, ProcessedClip, frame_times
+
+
+def _rendition_bytes(clip: ProcessedClip, directory: str) -> tuple[bytes, list[bytes]]:
+    rendition_dir = clip.directory / directory
+    segments = [path.read_bytes() for path in sorted(rendition_dir.glob("seg_*.m4s"))]
+    return (rendition_dir / "init.mp4").read_bytes(), segments
+
+
+def _media_playlists(clip: ProcessedClip) -> dict[str, m3u8.M3U8]:
+    return {
+        rendition.directory: m3u8.M3U8((clip.directory / rendition.directory / "index.m3u8").read_text())
+        for rendition in clip.manifest.renditions
+    }
+
+
+class TestProbe:
+    def test_describes_the_source(self, hd_clip: Path) -> None:
+        source = probe(hd_clip)
+        assert (source.width, source.height) == (1280, 720)
+        assert (source.display_width, source.display_height) == (1280, 720)
+        assert source.duration == pytest.approx(CLIP_SECONDS, abs=0.1)
+        assert source.frame_rate == pytest.approx(CLIP_FPS)
+        assert source.video_codec == "h264"
+        assert source.has_audio
+        assert (source.audio_sample_rate, source.audio_channels) == (44_100, 1)
+
+    def test_random_bytes_are_unsupported(self, tmp_path: Path) -> None:
+        path = tmp_path / "noise.mp4"
+        path.write_bytes(os.urandom(64 * 1024))
+        with pytest.raises(UnsupportedMedia):
+            probe(path)
+
+    def test_a_text_file_is_unsupported_even_though_ffmpeg_opens_it(self, tmp_path: Path) -> None:
+        # FFmpeg's tty demuxer turns .txt files into "video" (ANSI art): the probe must not accept that.
+        path = tmp_path / "notes.txt"
+        path.write_text("Reelhouse\n" * 500)
+        with pytest.raises(UnsupportedMedia, match="not a video container"):
+            probe(path)
+
+    def test_audio_only_file_is_unsupported(self, tmp_path: Path) -> None:
+        path = tmp_path / "tone.m4a"
+        with av.open(str(path), "w", format="mp4") as output:
+            audio = output.add_stream("aac", rate=48_000, layout="stereo")
+            with av.open("sine=frequency=440:sample_rate=48000:duration=1", "r", format="lavfi") as tone:
+                resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48_000, frame_size=1024)
+                for frame in tone.decode(audio=0):
+                    for chunk in resampler.resample(frame):
+                        output.mux(audio.encode(chunk))
+            output.mux(audio.encode(None))
+        with pytest.raises(UnsupportedMedia, match="no video stream"):
+            probe(path)
+
+    def test_processing_a_non_video_leaves_nothing_behind(self, tmp_path: Path) -> None:
+        source = tmp_path / "upload.bin"
+        source.write_bytes(b"\x00\x01garbage" * 4096)
+        destination = tmp_path / "titles" / "t1"
+        with pytest.raises(UnsupportedMedia):
+            process_media(source, destination, settings=TEST_ENCODER)
+        assert not destination.exists()
+        assert list(destination.parent.iterdir()) == []
+
+
+class TestLadderAndPackaging:
+    def test_a_720p_source_gets_480p_and_720p_and_nothing_above(self, processed_hd: ProcessedClip) -> None:
+        renditions = processed_hd.manifest.renditions
+        assert [r.resolution for r in renditions] == [Resolution.SD_480P, Resolution.HD_720P]
+        assert [(r.width, r.height) for r in renditions] == [(854, 480), (1280, 720)]
+
+    def test_every_playlist_passes_the_validator(self, processed_hd: ProcessedClip) -> None:
+        master = validate_hls_directory(processed_hd.directory / MASTER_PLAYLIST_FILENAME)
+        assert len(master.playlists) == 2
+
+    def test_session_playlists_rendered_with_signed_uris_are_valid(self, processed_hd: ProcessedClip) -> None:
+        manifest = read_manifest(processed_hd.directory)
+        media = {
+            f"https://api.example/media/t1/{r.directory}.m3u8?sig=abc": render_media(
+                r,
+                uri_for_segment=lambda name, r=r: f"https://cdn.example/t1/{r.directory}/{name}?sig=abc",
+                uri_for_init=lambda name, r=r: f"https://cdn.example/t1/{r.directory}/{name}?sig=abc",
+            )
+            for r in manifest.renditions
+        }
+        master_text = render_master(
+            manifest,
+            renditions_allowed={Resolution.SD_480P},
+            uri_for_rendition=lambda r: f"https://api.example/media/t1/{r.directory}.m3u8?sig=abc",
+        )
+        master = validate_master_playlist(master_text, media.__getitem__)
+        assert [variant.stream_info.resolution for variant in master.playlists] == [(854, 480)]
+
+    def test_extinf_adds_up_to_the_real_duration(self, processed_hd: ProcessedClip) -> None:
+        for directory, playlist in _media_playlists(processed_hd).items():
+            total = sum(segment.duration for segment in playlist.segments)
+            assert total == pytest.approx(CLIP_SECONDS, abs=0.1), directory
+            init, segments = _rendition_bytes(processed_hd, directory)
+            frames = frame_times(init + b"".join(segments))
+            decoded = (frames[-1][0] - frames[0][0]) + Fraction(1, CLIP_FPS)
+            assert total == pytest.approx(float(decoded), abs=0.001), directory
+        assert processed_hd.manifest.duration == pytest.approx(CLIP_SECONDS, abs=0.1)
+
+    def test_segments_last_four_seconds_except_the_last(self, processed_hd: ProcessedClip) -> None:
+        for directory, playlist in _media_playlists(processed_hd).items():
+            durations = [segment.duration for segment in playlist.segments]
+            assert durations[:-1] == pytest.approx([4.0] * (len(durations) - 1), abs=0.001), directory
+            assert 0 < durations[-1] <= 4.0
+            assert len(durations) == math.ceil(CLIP_SECONDS / 4)
+            assert playlist.target_duration == 4
+
+    def test_keyframes_fall_every_two_seconds_in_every_rendition(self, processed_hd: ProcessedClip) -> None:
+        starts = set()
+        for rendition in processed_hd.manifest.renditions:
+            init, segments = _rendition_bytes(processed_hd, rendition.directory)
+            frames = frame_times(init + b"".join(segments))
+            # The encoder's B-frame delay shifts presentation by the same amount in every rendition.
+            first = frames[0][0]
+            starts.add(first)
+            keyframes = [time - first for time, key in frames if key]
+            assert keyframes == [Fraction(2 * n) for n in range(CLIP_SECONDS // 2)], rendition.resolution
+        assert len(starts) == 1, "renditions must start at the same time to switch between them"
+
+    def test_every_segment_starts_with_a_keyframe_and_decodes_on_its_own(self, processed_hd: ProcessedClip) -> None:
+        for rendition in processed_hd.manifest.renditions:
+            init, segments = _rendition_bytes(processed_hd, rendition.directory)
+            for index, segment in enumerate(segments):
+                frames = frame_times(init + segment)
+                expected = 4 * CLIP_FPS if index < len(segments) - 1 else (CLIP_SECONDS % 4 or 4) * CLIP_FPS
+                assert len(frames) == expected, (rendition.resolution, index)
+                assert min(frames)[1], "closed GOP: the first frame shown is a keyframe"
+
+    def test_bandwidths_are_what_the_file_sizes_give(self, processed_hd: ProcessedClip) -> None:
+        for rendition in processed_hd.manifest.renditions:
+            directory = processed_hd.directory / rendition.directory
+            rates = [(directory / s.filename).stat().st_size * 8 / s.duration for s in rendition.segments]
+            total_bytes = sum((directory / s.filename).stat().st_size for s in rendition.segments)
+            assert rendition.bandwidth == math.ceil(max(rates))
+            assert rendition.average_bandwidth == math.ceil(total_bytes * 8 / rendition.duration)
+            assert rendition.average_bandwidth <= rendition.bandwidth
+
+    def test_codecs_name_the_encoded_profile_and_level(self, processed_hd: ProcessedClip) -> None:
+        for rendition in processed_hd.manifest.renditions:
+            init, segments = _rendition_bytes(processed_hd, rendition.directory)
+            with av.open(io.BytesIO(init + segments[0]), "r", format="mp4") as container:
+                video = container.streams.video[0]
+                next(container.decode(video))
+                assert video.codec_context.profile == "High"
+                level = video.codec_context.level
+                assert container.streams.audio[0].codec_context.profile == "LC"
+            assert rendition.codecs == f"avc1.6400{level:02x},mp4a.40.2"
+            assert rendition.frame_rate == CLIP_FPS
+
+    def test_ffmpeg_plays_the_master_playlist_without_an_error(self, processed_hd: ProcessedClip) -> None:
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            if os.environ.get("CI"):
+                pytest.fail("ffmpeg is missing under CI (scripts/lib.sh installs it)")
+            pytest.skip("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
+        master = str(processed_hd.directory / MASTER_PLAYLIST_FILENAME)
+        # -map 0 decodes every rendition, not only the one ffmpeg would pick.
+        result = subprocess.run(
+            [ffmpeg, "-nostdin", "-v", "error", "-i", master, "-map", "0", "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+
+    def test_manifest_on_disk_is_the_one_returned(self, processed_hd: ProcessedClip) -> None:
+        assert read_manifest(processed_hd.directory) == processed_hd.manifest
+        decoded = msgspec.json.decode((processed_hd.directory / "manifest.json").read_bytes())
+        assert decoded["renditions"][1]["resolution"] == "720p"
+        assert {"filename", "duration", "size"} <= decoded["renditions"][0]["segments"][0].keys()
+
+    def test_a_small_silent_source_gets_one_480p_rung_at_its_own_size(
+        self, processed_small_silent: ProcessedClip
+    ) -> None:
+        (rendition,) = processed_small_silent.manifest.renditions
+        assert (rendition.resolution, rendition.width, rendition.height) == (Resolution.SD_480P, 320, 180)
+        assert rendition.codecs.startswith("avc1.64")
+        assert "mp4a" not in rendition.codecs
+        validate_hls_directory(processed_small_silent.directory / MASTER_PLAYLIST_FILENAME)
+
+
+class TestArtwork:
+    def test_poster_is_a_frame_at_the_source_size(self, processed_hd: ProcessedClip) -> None:
+        with Image.open(processed_hd.directory / processed_hd.manifest.poster) as poster:
+            assert poster.format == "JPEG"
+            assert poster.size == (1280, 720)
+
+    def test_sprite_has_a_tile_every_two_seconds_indexed_by_webvtt(self, processed_hd: ProcessedClip) -> None:
+        sprite = processed_hd.manifest.sprite
+        assert sprite.count == CLIP_SECONDS // 2
+        with Image.open(processed_hd.directory / sprite.filename) as sheet:
+            assert sheet.format == "JPEG"
+            assert sheet.size == (sprite.columns * 160, math.ceil(sprite.count / sprite.columns) * 90)
+        vtt = (processed_hd.directory / sprite.index).read_text()
+        assert vtt.startswith("WEBVTT\n")
+        assert vtt.count("sprite.jpg#xywh=") == sprite.count
+        assert f"00:00:08.000 --> 00:00:{CLIP_SECONDS:02d}.000\nsprite.jpg#xywh=640,0,160,90" in vtt
+
+
+class TestIsolation:
+    def test_progress_is_monotonic_and_reaches_100(self, processed_hd: ProcessedClip) -> None:
+        progress = processed_hd.progress
+        assert progress[-1] == 100
+        assert progress == sorted(set(progress))
+        assert len(progress) > 10  # reported along the way, not only at the end
+
+    def test_an_existing_destination_is_refused(self, processed_hd: ProcessedClip) -> None:
+        with pytest.raises(FileExistsError):
+            process_media(processed_hd.source, processed_hd.directory, settings=TEST_ENCODER)
+
+    async def test_a_cancelled_job_kills_its_worker_and_leaves_nothing(self, hd_clip: Path, tmp_path: Path) -> None:
+        destination = tmp_path / "titles" / "cancelled"
+        under_way = asyncio.Event()
+
+        def on_progress(percent: int) -> None:
+            if percent >= 10:
+                under_way.set()
+
+        job = asyncio.create_task(
+            process_media_in_subprocess(hd_clip, destination, settings=TEST_ENCODER, on_progress=on_progress)
+        )
+        await asyncio.wait_for(under_way.wait(), timeout=60)
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        assert not destination.exists()
+        assert list(destination.parent.iterdir()) == [], "the staging directory is removed too"
+
+    def test_a_killed_worker_leaves_nothing_at_the_destination(self, hd_clip: Path, tmp_path: Path) -> None:
+        destination = tmp_path / "titles" / "killed"
+        destination.parent.mkdir(parents=True)
+        job = MediaJob(str(hd_clip), str(destination), str(staging_directory_for(destination)), TEST_ENCODER)
+        worker = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert worker.stdin is not None
+        assert worker.stdout is not None
+        worker.stdin.write(msgspec.json.encode(job))
+        worker.stdin.close()
+        try:
+            for line in worker.stdout:
+                event = msgspec.json.decode(line, type=JobProgress)
+                if event.percent >= 20:
+                    break
+            worker.send_signal(signal.SIGKILL)
+        finally:
+            worker.kill()
+            worker.wait(timeout=30)
+        assert worker.returncode == -signal.SIGKILL
+        assert not destination.exists()
+        leftovers = [path.name for path in destination.parent.iterdir()]
+        assert len(leftovers) == 1
+        assert leftovers[0].startswith(PARTIAL_PREFIX)
+        assert discard_partial_outputs(destination.parent)
+        assert list(destination.parent.iterdir()) == []
