@@ -17,13 +17,16 @@ CLIP_SECONDS = 10
 CLIP_FPS = 25
 
 
-def make_test_clip(path: Path, *, width: int, height: int, seconds: int, fps: int, with_audio: bool) -> Path:
-    """A moving test pattern (and a 440 Hz tone at 44.1 kHz mono, so the pipeline resamples it) as H.264/AAC MP4."""
+def make_test_clip(path: Path, *, width: int, height: int, seconds: int, fps: Fraction | int, with_audio: bool) -> Path:
+    """A moving test pattern (and a 440 Hz tone at 44.1 kHz mono, so the pipeline resamples it) in H.264/AAC,
+    in the container the file's extension names."""
+    rate = Fraction(fps)
     with av.open(str(path), "w") as output:
-        video = output.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "18"})
+        video = output.add_stream("libx264", rate=rate, options={"preset": "ultrafast", "crf": "18"})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = output.add_stream("aac", rate=44_100, layout="mono") if with_audio else None
-        with av.open(f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}", "r", format="lavfi") as pattern:
+        source = f"testsrc2=size={width}x{height}:rate={rate.numerator}/{rate.denominator}:duration={seconds}"
+        with av.open(source, "r", format="lavfi") as pattern:
             for frame in pattern.decode(video=0):
                 frame.pict_type = PictureType.NONE  # lavfi marks every frame I; let x264 choose
                 output.mux(video.encode(frame))

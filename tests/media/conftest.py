@@ -8,11 +8,12 @@ A fast x264 preset keeps that to seconds on two cores; production uses ``slow``.
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from reelhouse.media import process_media_in_subprocess
+from reelhouse.media import process_media, process_media_in_subprocess
 
 from .clips import CLIP_FPS, CLIP_SECONDS, TEST_ENCODER, ProcessedClip, make_test_clip
 
@@ -47,3 +48,15 @@ def processed_small_silent(media_workspace: Path) -> ProcessedClip:
     destination = media_workspace / "titles" / "small"
     manifest = asyncio.run(process_media_in_subprocess(source, destination, settings=TEST_ENCODER))
     return ProcessedClip(source, destination, manifest, [])
+
+
+@pytest.fixture(scope="session")
+def processed_ntsc_ts(media_workspace: Path) -> ProcessedClip:
+    """7 s of 640x360 at 30000/1001 fps in MPEG-TS, whose timestamps start well after zero (processed in-process)."""
+    source = make_test_clip(
+        media_workspace / "ntsc.ts", width=640, height=360, seconds=7, fps=Fraction(30000, 1001), with_audio=True
+    )
+    progress: list[int] = []
+    destination = media_workspace / "titles" / "ntsc"
+    manifest = process_media(source, destination, settings=TEST_ENCODER, on_progress=progress.append)
+    return ProcessedClip(source, destination, manifest, progress)

@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from PIL import Image
 
-from media_validation import validate_hls_directory, validate_master_playlist
+from media_validation import validate_hls_directory, validate_master_playlist, validate_media_playlist
 from reelhouse.media import (
     UnsupportedMedia,
     discard_partial_outputs,
@@ -216,6 +216,38 @@ class TestLadderAndPackaging:
         assert rendition.codecs.startswith("avc1.64")
         assert "mp4a" not in rendition.codecs
         validate_hls_directory(processed_small_silent.directory / MASTER_PLAYLIST_FILENAME)
+
+
+class TestNtscTransportStream:
+    """30000/1001 fps from MPEG-TS: no frame falls exactly on a 2 s mark, and the source starts at an offset."""
+
+    FRAME = Fraction(1001, 30000)
+
+    def test_keyframes_are_the_first_frames_at_or_after_each_two_second_mark(
+        self, processed_ntsc_ts: ProcessedClip
+    ) -> None:
+        assert probe(processed_ntsc_ts.source).container == "mpegts"
+        init, segments = _rendition_bytes(processed_ntsc_ts, "480p")
+        frames = frame_times(init + b"".join(segments))
+        first = frames[0][0]
+        keyframes = [time - first for time, key in frames if key]
+        assert keyframes == [math.ceil(Fraction(2 * n) / self.FRAME) * self.FRAME for n in range(4)]
+
+    def test_segments_are_measured_to_the_frame(self, processed_ntsc_ts: ProcessedClip) -> None:
+        (rendition,) = processed_ntsc_ts.manifest.renditions
+        assert [segment.duration for segment in rendition.segments] == [4.004, 3.003]
+        assert rendition.frame_rate == 29.97
+        playlist = validate_hls_directory(processed_ntsc_ts.directory / MASTER_PLAYLIST_FILENAME)
+        assert playlist.playlists[0].stream_info.frame_rate == 29.97
+        media = validate_media_playlist((processed_ntsc_ts.directory / "480p" / "index.m3u8").read_text())
+        assert media.target_duration == 5
+
+    def test_progress_of_the_in_process_pipeline_is_monotonic_and_complete(
+        self, processed_ntsc_ts: ProcessedClip
+    ) -> None:
+        assert processed_ntsc_ts.progress[0] == 0
+        assert processed_ntsc_ts.progress[-1] == 100
+        assert processed_ntsc_ts.progress == sorted(set(processed_ntsc_ts.progress))
 
 
 class TestArtwork:
