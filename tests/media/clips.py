@@ -17,11 +17,19 @@ CLIP_SECONDS = 10
 CLIP_FPS = 25
 
 
-def make_test_clip(path: Path, *, width: int, height: int, seconds: int, fps: Fraction | int, with_audio: bool) -> Path:
-    """A moving test pattern (and a 440 Hz tone at 44.1 kHz mono, so the pipeline resamples it) in H.264/AAC,
-    in the container the file's extension names."""
+def make_test_clip(
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    seconds: int,
+    fps: Fraction | int,
+    with_audio: bool,
+    container_format: str,
+) -> Path:
+    """A moving test pattern (and a 440 Hz tone at 44.1 kHz mono, so the pipeline resamples it) in H.264/AAC."""
     rate = Fraction(fps)
-    with av.open(str(path), "w") as output:
+    with av.open(str(path), "w", format=container_format) as output:
         video = output.add_stream("libx264", rate=rate, options={"preset": "ultrafast", "crf": "18"})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = output.add_stream("aac", rate=44_100, layout="mono") if with_audio else None
