@@ -20,6 +20,7 @@ from PIL import Image
 
 from media_validation import validate_hls_directory, validate_master_playlist, validate_media_playlist
 from reelhouse.media import (
+    TranscodeFailed,
     UnsupportedMedia,
     discard_partial_outputs,
     probe,
@@ -33,7 +34,7 @@ from reelhouse.media.manifest import MASTER_PLAYLIST_FILENAME
 from reelhouse.media.pipeline import PARTIAL_PREFIX, JobProgress, MediaJob, staging_directory_for, worker_command
 from reelhouse.plans.models import Resolution
 
-from .clips import CLIP_FPS, CLIP_SECONDS, TEST_ENCODER, ProcessedClip, frame_times
+from .clips import CLIP_FPS, CLIP_SECONDS, TEST_ENCODER, ProcessedClip, frame_times, make_test_clip
 
 
 def _rendition_bytes(clip: ProcessedClip, directory: str) -> tuple[bytes, list[bytes]]:
@@ -93,6 +94,34 @@ class TestProbe:
         with pytest.raises(UnsupportedMedia):
             process_media(source, destination, settings=TEST_ENCODER)
         assert not destination.exists()
+        assert list(destination.parent.iterdir()) == []
+
+
+class TestDamagedSources:
+    def test_a_file_cut_short_fails_instead_of_becoming_a_short_title(self, tmp_path: Path) -> None:
+        whole = make_test_clip(
+            tmp_path / "whole.mkv",
+            width=640,
+            height=360,
+            seconds=6,
+            fps=25,
+            with_audio=True,
+            container_format="matroska",
+        )
+        cut = tmp_path / "cut.mkv"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+        assert probe(cut).duration == pytest.approx(6, abs=0.1), "the header still claims the whole length"
+        destination = tmp_path / "titles" / "cut"
+        with pytest.raises(TranscodeFailed, match="cut short"):
+            process_media(cut, destination, settings=TEST_ENCODER)
+        assert list(destination.parent.iterdir()) == []
+
+    async def test_the_child_process_reports_unsupported_media_as_such(self, tmp_path: Path) -> None:
+        source = tmp_path / "upload.mp4"
+        source.write_text("not a video at all\n" * 100)
+        destination = tmp_path / "titles" / "text"
+        with pytest.raises(UnsupportedMedia, match=r"upload\.mp4"):
+            await process_media_in_subprocess(source, destination, settings=TEST_ENCODER)
         assert list(destination.parent.iterdir()) == []
 
 

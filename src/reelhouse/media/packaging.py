@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Annotated, Literal
 
 import av
 import av.container
@@ -46,22 +47,27 @@ from reelhouse.media.ladder import (
 )
 from reelhouse.media.probe import SourceMedia
 
-KEYFRAME_INTERVAL = 2.0
-SEGMENT_DURATION = 4.0
+KEYFRAME_INTERVAL = Fraction(2)
+SEGMENT_DURATION = 4
 _MUXER_PLAYLIST = "muxer.m3u8"
 _AUDIO_TIME_BASE = Fraction(1, AUDIO_SAMPLE_RATE)
 # AAC-LC encodes 1024 samples per frame; the encoder refuses other sizes except for the last frame.
 _AAC_FRAME_SIZE = 1024
 
 
+#: x264 presets that keep H.264 High profile. ``ultrafast`` is left out: it turns off the 8x8 transform
+#: and CABAC, and x264 then writes Constrained Baseline whatever profile was asked for.
+X264Preset = Literal["superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+
 class EncoderSettings(msgspec.Struct, frozen=True):
     """How hard x264 works. ``slow`` is the production default; tests use a fast preset."""
 
-    preset: str = "slow"
-    #: Constant quality, capped per rung by the ladder's VBV maxrate.
-    crf: int = 21
+    preset: X264Preset = "slow"
+    #: Constant quality, capped per rung by the ladder's VBV maxrate (lower is better and bigger).
+    crf: Annotated[int, msgspec.Meta(ge=0, le=51)] = 21
     #: x264 threads per rendition; 0 lets x264 choose from the CPU count.
-    threads: int = 0
+    threads: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
 def _x264_options(rung: Rung, frame_rate: Fraction, settings: EncoderSettings) -> dict[str, str]:
@@ -104,7 +110,7 @@ class _RenditionWriter:
             "w",
             format="hls",
             options={
-                "hls_time": f"{SEGMENT_DURATION:g}",
+                "hls_time": str(SEGMENT_DURATION),
                 "hls_playlist_type": "vod",
                 "hls_list_size": "0",
                 "hls_segment_type": "fmp4",
@@ -213,6 +219,9 @@ class _LadderTranscode:
         self.resampler = av.AudioResampler(
             format="fltp", layout=AUDIO_LAYOUT, rate=AUDIO_SAMPLE_RATE, frame_size=_AAC_FRAME_SIZE
         )
+        #: Keyframes fall every KEYFRAME_INTERVAL from the first video frame, which need not be at zero
+        #: (audio may start first); the segmenter cuts relative to that frame too.
+        self.keyframe_grid_start: Fraction | None = None
         self.next_keyframe = Fraction(0)
         self.last_pts: int | None = None
         #: Samples written so far at 48 kHz, counted from the container's start; None before the first.
@@ -260,9 +269,13 @@ class _LadderTranscode:
             return
         self.last_pts = pts
         time = pts * self.video_time_base
-        keyframe = time >= self.next_keyframe
+        if self.keyframe_grid_start is None:
+            self.keyframe_grid_start = time
+        since_start = time - self.keyframe_grid_start
+        keyframe = since_start >= self.next_keyframe
         if keyframe:
-            self.next_keyframe = (math.floor(time / KEYFRAME_INTERVAL) + 1) * Fraction(KEYFRAME_INTERVAL)
+            # The first frame at or after each mark: at 30000/1001 fps no frame falls on 2 s exactly.
+            self.next_keyframe = (math.floor(since_start / KEYFRAME_INTERVAL) + 1) * KEYFRAME_INTERVAL
         for writer in self.writers:
             writer.write_video(frame, pts, self.video_time_base, keyframe)
         if self.artwork is not None:

@@ -49,6 +49,9 @@ PARTIAL_PREFIX = ".partial-"
 #: The child lowers its CPU priority so API requests on the same machine go first.
 WORKER_NICENESS = 10
 
+#: Output shorter than this share of the source's stated video length means the source was cut short.
+COMPLETE_SHARE = 0.9
+
 # Where the percentages go: probing is quick, transcoding is nearly all of it, measuring and artwork the rest.
 _PROBED = 1
 _TRANSCODED = 92
@@ -125,13 +128,19 @@ def _process_into(source: Path, staging: Path, settings: EncoderSettings, progre
         artwork=artwork,
     )
     renditions = tuple(measure_rendition(staging, rung) for rung in rungs)
+    produced = max(rendition.duration for rendition in renditions)
+    stated = source_media.video_duration or source_media.duration
+    if produced < stated * COMPLETE_SHARE:
+        raise TranscodeFailed(
+            f"the video stops at {produced:.1f} s of the {stated:.1f} s it states: is the file cut short?"
+        )
     for rendition in renditions:
         playlist = render_media(rendition, uri_for_segment=str, uri_for_init=str)
         (staging / rendition.directory / MEDIA_PLAYLIST_FILENAME).write_text(playlist, encoding="utf-8")
     progress(_MEASURED)
     poster, sprite = artwork.write(staging)
     manifest = MediaManifest(
-        duration=round(max(rendition.duration for rendition in renditions), 6),
+        duration=round(produced, 6),
         renditions=renditions,
         poster=poster,
         sprite=sprite,
@@ -233,7 +242,10 @@ async def process_media_in_subprocess(
         await process.stdin.drain()
         process.stdin.close()
         async for line in process.stdout:
-            event = decoder.decode(line)
+            try:
+                event = decoder.decode(line)
+            except msgspec.DecodeError as error:
+                raise TranscodeFailed(f"the media worker wrote something else than progress: {line[:200]!r}") from error
             if isinstance(event, JobProgress):
                 if on_progress is not None:
                     result = on_progress(event.percent)

@@ -36,12 +36,15 @@ class SourceMedia(msgspec.Struct, frozen=True):
     container: str
     #: Seconds, as the container (or the video stream) states it.
     duration: float
+    #: Seconds of video, when the video stream states its own length (a truncated file still claims it).
+    video_duration: float | None
     #: Coded size of the video.
     width: int
     height: int
     #: Size as shown, after the sample aspect ratio (anamorphic sources are wider than coded).
     display_width: int
     display_height: int
+    #: Average frames per second; 0.0 when the container does not say (the transcoder then keeps timestamps).
     frame_rate: float
     video_codec: str
     has_audio: bool
@@ -76,12 +79,16 @@ def looks_like_video(first_bytes: bytes) -> bool:
     return any(checks)
 
 
-def _duration_seconds(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
-    if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
+def _stream_seconds(stream: av.stream.Stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)
     return None
+
+
+def _duration_seconds(container: av.container.InputContainer, stream: av.stream.Stream) -> float | None:
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return _stream_seconds(stream)
 
 
 def probe(path: Path) -> SourceMedia:
@@ -123,6 +130,7 @@ def probe(path: Path) -> SourceMedia:
         return SourceMedia(
             container=container.format.name,
             duration=duration,
+            video_duration=_stream_seconds(video),
             width=width,
             height=height,
             display_width=display_width,
