@@ -279,6 +279,42 @@ class TestNtscTransportStream:
         assert processed_ntsc_ts.progress == sorted(set(processed_ntsc_ts.progress))
 
 
+def _phone_clip(path: Path) -> Path:
+    """2 s of 320x180 pixels, left half red and right half blue, stored unturned with a 90 degree display matrix."""
+    picture = Image.new("RGB", (320, 180), (0, 0, 255))
+    picture.paste((255, 0, 0), (0, 0, 160, 180))
+    with av.open(str(path), "w", format="mp4") as output:
+        video = output.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        video.set_display_rotation(90)
+        for index in range(50):
+            frame = av.VideoFrame.from_image(picture).reformat(format="yuv420p")
+            frame.pts = index
+            output.mux(video.encode(frame))
+        output.mux(video.encode(None))
+    return path
+
+
+class TestRotatedSource:
+    def test_a_phone_video_is_turned_upright_as_players_show_it(self, tmp_path: Path) -> None:
+        source = _phone_clip(tmp_path / "phone.mp4")
+        described = probe(source)
+        assert (described.rotation, described.display_width, described.display_height) == (90, 180, 320)
+        destination = tmp_path / "titles" / "phone"
+        manifest = process_media(source, destination, settings=TEST_ENCODER)
+        (rendition,) = manifest.renditions
+        assert (rendition.width, rendition.height) == (180, 320)
+        init, segments = (destination / "480p" / "init.mp4").read_bytes(), (destination / "480p" / "seg_00000.m4s")
+        with av.open(io.BytesIO(init + segments.read_bytes()), "r", format="mp4") as container:
+            frame = next(container.decode(video=0))
+            assert (frame.width, frame.height, frame.rotation) == (180, 320, 0)
+        # Turned counter-clockwise: the right (blue) half is on top, as ffmpeg and players show the source.
+        with Image.open(destination / manifest.poster) as poster:
+            top, bottom = poster.convert("RGB").getpixel((90, 40)), poster.convert("RGB").getpixel((90, 280))
+        assert top[2] > 200 > top[0]
+        assert bottom[0] > 200 > bottom[2]
+
+
 class TestArtwork:
     def test_poster_is_a_frame_at_the_source_size(self, processed_hd: ProcessedClip) -> None:
         with Image.open(processed_hd.directory / processed_hd.manifest.poster) as poster:

@@ -159,6 +159,29 @@ class _RenditionWriter:
             self.container.close()
 
 
+#: Filters that turn a frame the way players would, by the display matrix's counter-clockwise rotation.
+_UPRIGHT_FILTERS: dict[int, tuple[tuple[str, str], ...]] = {
+    90: (("transpose", "cclock"),),
+    180: (("hflip", ""), ("vflip", "")),
+    270: (("transpose", "clock"),),
+}
+
+
+class _Upright:
+    """Turns decoded frames upright, so renditions need no display matrix (not every player honours one)."""
+
+    def __init__(self, stream: av.VideoStream, rotation: int) -> None:
+        self.graph = av.filter.Graph()
+        nodes = [self.graph.add_buffer(template=stream)]
+        nodes += [self.graph.add(name, arguments) for name, arguments in _UPRIGHT_FILTERS[rotation]]
+        nodes.append(self.graph.add("buffersink"))
+        self.graph.link_nodes(*nodes).configure()
+
+    def turn(self, frame: av.VideoFrame) -> av.VideoFrame:
+        self.graph.vpush(frame)
+        return self.graph.vpull()
+
+
 def _first_video_stream(container: av.container.InputContainer) -> av.VideoStream:
     for stream in container.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
@@ -215,6 +238,7 @@ class _LadderTranscode:
         # Every stream is timed from the container's start, so audio keeps its offset to the video.
         self.origin = Fraction(container.start_time or 0, av.time_base)
         self.origin_ticks = math.floor(self.origin / self.video_time_base)
+        self.upright = _Upright(self.video_in, source.rotation) if source.rotation in _UPRIGHT_FILTERS else None
         self.writers: list[_RenditionWriter] = []
         self.resampler = av.AudioResampler(
             format="fltp", layout=AUDIO_LAYOUT, rate=AUDIO_SAMPLE_RATE, frame_size=_AAC_FRAME_SIZE
@@ -276,6 +300,8 @@ class _LadderTranscode:
         if keyframe:
             # The first frame at or after each mark: at 30000/1001 fps no frame falls on 2 s exactly.
             self.next_keyframe = (math.floor(since_start / KEYFRAME_INTERVAL) + 1) * KEYFRAME_INTERVAL
+        if self.upright is not None:
+            frame = self.upright.turn(frame)
         for writer in self.writers:
             writer.write_video(frame, pts, self.video_time_base, keyframe)
         if self.artwork is not None:

@@ -41,9 +41,12 @@ class SourceMedia(msgspec.Struct, frozen=True):
     #: Coded size of the video.
     width: int
     height: int
-    #: Size as shown, after the sample aspect ratio (anamorphic sources are wider than coded).
+    #: Size as shown: after the sample aspect ratio (anamorphic sources are wider than coded) and the rotation.
     display_width: int
     display_height: int
+    #: Degrees counter-clockwise that players turn the picture (0, 90, 180 or 270), from the display matrix
+    #: phones write instead of turning the pixels.
+    rotation: int
     #: Average frames per second; 0.0 when the container does not say (the transcoder then keeps timestamps).
     frame_rate: float
     video_codec: str
@@ -124,7 +127,10 @@ def probe(path: Path) -> SourceMedia:
             raise UnsupportedMedia(f"the video of {path.name} has no frames")
         width, height = first_frame.width, first_frame.height
         aspect = video.sample_aspect_ratio or Fraction(1)
-        display_width = round(width * aspect) if aspect > 0 else width
+        display_width, display_height = (round(width * aspect) if aspect > 0 else width), height
+        rotation = round(first_frame.rotation / 90) * 90 % 360
+        if rotation in {90, 270}:
+            display_width, display_height = display_height, display_width
         rate = video.average_rate or video.guessed_rate or video.base_rate
         audio = container.streams.audio[0] if container.streams.audio else None
         return SourceMedia(
@@ -134,7 +140,8 @@ def probe(path: Path) -> SourceMedia:
             width=width,
             height=height,
             display_width=display_width,
-            display_height=height,
+            display_height=display_height,
+            rotation=rotation,
             frame_rate=float(rate) if rate else 0.0,
             video_codec=video.codec_context.name,
             has_audio=audio is not None,
