@@ -72,8 +72,11 @@ class ArtworkCollector:
         image: Image.Image = rgb.to_image()  # type: ignore[no-untyped-call]  # PyAV leaves it unannotated
         return image
 
-    def write(self, directory: Path) -> tuple[str, SpriteSheet]:
-        """Write the poster, the sprite and its WebVTT index; returns the poster's filename and the sheet."""
+    def write(self, directory: Path, duration: float | None = None) -> tuple[str, SpriteSheet]:
+        """Write the poster, the sprite and its WebVTT index; returns the poster's filename and the sheet.
+
+        ``duration`` is the measured length of the output, when known, for the index's last cue.
+        """
         if self._last_frame is None:
             raise ValueError("no frame was offered")
         # A source whose video ends before its stated duration still gets a poster and full-length tiles.
@@ -100,7 +103,7 @@ class ArtworkCollector:
             count=len(self._tiles),
         )
         (directory / SPRITE_INDEX_FILENAME).write_text(
-            render_thumbnails_vtt(sprite, self.duration, lambda filename: filename), encoding="utf-8"
+            render_thumbnails_vtt(sprite, duration or self.duration, lambda filename: filename), encoding="utf-8"
         )
         return POSTER_FILENAME, sprite
 

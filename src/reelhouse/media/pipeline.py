@@ -105,7 +105,10 @@ def process_media(
     staging.mkdir()
     try:
         manifest = _process_into(source, staging, settings, progress)
+        # On disk before the rename, so a power cut cannot leave the final path with empty files.
+        _sync_tree(staging)
         staging.rename(destination)
+        _sync_path(destination.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -138,7 +141,7 @@ def _process_into(source: Path, staging: Path, settings: EncoderSettings, progre
         playlist = render_media(rendition, uri_for_segment=str, uri_for_init=str)
         (staging / rendition.directory / MEDIA_PLAYLIST_FILENAME).write_text(playlist, encoding="utf-8")
     progress(_MEASURED)
-    poster, sprite = artwork.write(staging)
+    poster, sprite = artwork.write(staging, duration=produced)
     manifest = MediaManifest(
         duration=round(produced, 6),
         renditions=renditions,
@@ -153,6 +156,21 @@ def _process_into(source: Path, staging: Path, settings: EncoderSettings, progre
     (staging / MASTER_PLAYLIST_FILENAME).write_text(master, encoding="utf-8")
     write_manifest(manifest, staging)
     return manifest
+
+
+def _sync_path(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _sync_tree(root: Path) -> None:
+    for directory, _, files in os.walk(root):
+        for name in files:
+            _sync_path(Path(directory, name))
+        _sync_path(Path(directory))
 
 
 def discard_partial_outputs(directory: Path) -> list[Path]:
