@@ -16,6 +16,7 @@ import av
 import m3u8
 import msgspec
 import pytest
+from av.video.frame import PictureType
 from PIL import Image
 
 from media_validation import validate_hls_directory, validate_master_playlist, validate_media_playlist
@@ -313,6 +314,28 @@ class TestRotatedSource:
             top, bottom = poster.convert("RGB").getpixel((90, 40)), poster.convert("RGB").getpixel((90, 280))
         assert top[2] > 200 > top[0]
         assert bottom[0] > 200 > bottom[2]
+
+
+class TestAnamorphicSource:
+    def test_a_wide_pal_source_becomes_square_pixel_16_by_9(self, tmp_path: Path) -> None:
+        # 720x576 pixels shown 64:45 wide: a 16:9 picture of 1024x576.
+        source = tmp_path / "pal.mp4"
+        with av.open(str(source), "w", format="mp4") as output:
+            video = output.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+            video.width, video.height, video.pix_fmt = 720, 576, "yuv420p"
+            video.codec_context.sample_aspect_ratio = Fraction(64, 45)
+            with av.open("testsrc2=size=720x576:rate=25:duration=2", "r", format="lavfi") as pattern:
+                for frame in pattern.decode(video=0):
+                    frame.pict_type = PictureType.NONE
+                    output.mux(video.encode(frame))
+            output.mux(video.encode(None))
+        assert (probe(source).display_width, probe(source).display_height) == (1024, 576)
+        destination = tmp_path / "titles" / "pal"
+        (rendition,) = process_media(source, destination, settings=TEST_ENCODER).renditions
+        assert (rendition.resolution, rendition.width, rendition.height) == (Resolution.SD_480P, 854, 480)
+        init = (destination / "480p" / "init.mp4").read_bytes()
+        with av.open(io.BytesIO(init), "r", format="mp4") as container:
+            assert container.streams.video[0].sample_aspect_ratio in {None, Fraction(1)}
 
 
 class TestArtwork:
