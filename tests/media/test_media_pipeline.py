@@ -16,6 +16,7 @@ import av
 import m3u8
 import msgspec
 import pytest
+from av.stream import Disposition
 from av.video.frame import PictureType
 from PIL import Image
 
@@ -61,6 +62,30 @@ class TestProbe:
         assert source.video_codec == "h264"
         assert source.has_audio
         assert (source.audio_sample_rate, source.audio_channels) == (44_100, 1)
+
+    def test_the_default_audio_track_is_the_one_kept(self, tmp_path: Path) -> None:
+        path = tmp_path / "two-languages.mkv"
+        with av.open(str(path), "w", format="matroska") as output:
+            video = output.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+            video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+            commentary = output.add_stream("aac", rate=44_100, layout="mono")
+            main = output.add_stream("aac", rate=48_000, layout="stereo")
+            commentary.disposition = Disposition(0)
+            main.disposition = Disposition.default
+            for index in range(5):
+                frame = av.VideoFrame(64, 64, "yuv420p")
+                frame.pts = index
+                output.mux(video.encode(frame))
+            output.mux(video.encode(None))
+            for stream, rate, layout in ((commentary, 44_100, "mono"), (main, 48_000, "stereo")):
+                silence = av.AudioFrame(format="fltp", layout=layout, samples=1024)
+                silence.sample_rate, silence.pts = rate, 0
+                for plane in silence.planes:
+                    plane.update(bytes(plane.buffer_size))
+                output.mux(stream.encode(silence))
+                output.mux(stream.encode(None))
+        described = probe(path)
+        assert (described.audio_sample_rate, described.audio_channels) == (48_000, 2)
 
     def test_random_bytes_are_unsupported(self, tmp_path: Path) -> None:
         path = tmp_path / "noise.mp4"

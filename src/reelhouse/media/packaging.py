@@ -30,7 +30,6 @@ from typing import Annotated, Literal
 
 import av
 import av.container
-import av.stream
 import msgspec
 from av.video.frame import PictureType
 
@@ -45,7 +44,7 @@ from reelhouse.media.ladder import (
     VIDEO_PROFILE,
     Rung,
 )
-from reelhouse.media.probe import SourceMedia
+from reelhouse.media.probe import SourceMedia, main_audio_stream, main_video_stream
 
 KEYFRAME_INTERVAL = Fraction(2)
 SEGMENT_DURATION = 4
@@ -182,13 +181,6 @@ class _Upright:
         return self.graph.vpull()
 
 
-def _first_video_stream(container: av.container.InputContainer) -> av.VideoStream:
-    for stream in container.streams.video:
-        if not stream.disposition & av.stream.Disposition.attached_pic:
-            return stream
-    raise UnsupportedMedia("the source has no video stream")
-
-
 def encode_renditions(
     source_path: Path,
     source: SourceMedia,
@@ -231,8 +223,11 @@ class _LadderTranscode:
         self.source = source
         self.on_progress = on_progress
         self.artwork = artwork
-        self.video_in = _first_video_stream(container)
-        self.audio_in = container.streams.audio[0] if container.streams.audio else None
+        video_in = main_video_stream(container)
+        if video_in is None:
+            raise UnsupportedMedia("the source has no video stream")
+        self.video_in = video_in
+        self.audio_in = main_audio_stream(container)
         self.video_time_base = self.video_in.time_base or Fraction(1, 90_000)
         self.frame_rate = self.video_in.average_rate or self.video_in.guessed_rate or Fraction(25)
         # Every stream is timed from the container's start, so audio keeps its offset to the video.

@@ -82,6 +82,23 @@ def looks_like_video(first_bytes: bytes) -> bool:
     return any(checks)
 
 
+def main_video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The video a title is made from: the first video stream that is not cover art."""
+    # Cover art in an audio file is a video stream too; it is not a video.
+    return next(
+        (stream for stream in container.streams.video if not stream.disposition & av.stream.Disposition.attached_pic),
+        None,
+    )
+
+
+def main_audio_stream(container: av.container.InputContainer) -> av.AudioStream | None:
+    """The audio every rendition carries: the stream marked default, else the first."""
+    streams = container.streams.audio
+    return next((stream for stream in streams if stream.disposition & av.stream.Disposition.default), None) or (
+        streams[0] if streams else None
+    )
+
+
 def _stream_seconds(stream: av.stream.Stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)
@@ -109,13 +126,9 @@ def probe(path: Path) -> SourceMedia:
         demuxers = set(container.format.name.split(","))
         if not demuxers & _VIDEO_DEMUXERS:
             raise UnsupportedMedia(f"{path.name} is {container.format.long_name}, not a video container")
-        # Cover art in an audio file is a video stream too; it is not a video.
-        videos = [
-            stream for stream in container.streams.video if not stream.disposition & av.stream.Disposition.attached_pic
-        ]
-        if not videos:
+        video = main_video_stream(container)
+        if video is None:
             raise UnsupportedMedia(f"{path.name} has no video stream")
-        video = videos[0]
         duration = _duration_seconds(container, video)
         if duration is None:
             raise UnsupportedMedia(f"{path.name} does not say how long it is")
@@ -132,7 +145,7 @@ def probe(path: Path) -> SourceMedia:
         if rotation in {90, 270}:
             display_width, display_height = display_height, display_width
         rate = video.average_rate or video.guessed_rate or video.base_rate
-        audio = container.streams.audio[0] if container.streams.audio else None
+        audio = main_audio_stream(container)
         return SourceMedia(
             container=container.format.name,
             duration=duration,
