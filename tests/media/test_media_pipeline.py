@@ -392,6 +392,12 @@ class TestIsolation:
         with pytest.raises(FileExistsError):
             process_media(processed_hd.source, processed_hd.directory, settings=TEST_ENCODER)
 
+    def test_a_destination_ffmpeg_would_read_as_a_pattern_is_refused(self, processed_hd: ProcessedClip) -> None:
+        destination = processed_hd.directory.parent / "title%05d"
+        with pytest.raises(ValueError, match="cannot contain"):
+            process_media(processed_hd.source, destination, settings=TEST_ENCODER)
+        assert not destination.exists()
+
     async def test_a_cancelled_job_kills_its_worker_and_leaves_nothing(self, hd_clip: Path, tmp_path: Path) -> None:
         destination = tmp_path / "titles" / "cancelled"
         under_way = asyncio.Event()

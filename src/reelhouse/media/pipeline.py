@@ -95,8 +95,7 @@ def process_media(
     FFmpeg stops part way, ``FileExistsError`` when ``destination`` exists; nothing is left at
     ``destination`` or in ``staging`` after an error.
     """
-    if destination.exists():
-        raise FileExistsError(f"{destination} exists; media goes to a new directory")
+    _check_destination(destination)
     settings = settings or EncoderSettings()
     staging = staging or staging_directory_for(destination)
     progress = _ProgressReporter(on_progress)
@@ -114,6 +113,14 @@ def process_media(
         raise
     progress(100)
     return manifest
+
+
+def _check_destination(destination: Path) -> None:
+    # FFmpeg's segmenter expands printf conversions in the paths it writes to.
+    if "%" in str(destination):
+        raise ValueError(f"a media destination cannot contain '%': {destination}")
+    if destination.exists():
+        raise FileExistsError(f"{destination} exists; media goes to a new directory")
 
 
 def _process_into(source: Path, staging: Path, settings: EncoderSettings, progress: _ProgressReporter) -> MediaManifest:
@@ -238,8 +245,7 @@ async def process_media_in_subprocess(
     """
     if not await asyncio.to_thread(source.is_file):
         raise FileNotFoundError(source)
-    if await asyncio.to_thread(destination.exists):
-        raise FileExistsError(f"{destination} exists; media goes to a new directory")
+    await asyncio.to_thread(_check_destination, destination)
     staging = staging_directory_for(destination)
     job = MediaJob(str(source), str(destination), str(staging), settings or EncoderSettings())
     process = await asyncio.create_subprocess_exec(
