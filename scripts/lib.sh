@@ -137,6 +137,7 @@ ensure_services() {
     fi
     ensure_chromium
     ensure_wrk
+    ensure_ffmpeg
 }
 
 # ensure_chromium: the headless browser of tests/browser (Debian package chromium at /usr/bin/chromium),
@@ -153,4 +154,12 @@ ensure_wrk() {
     command -v wrk >/dev/null && return 0
     apt_install wrk && command -v wrk >/dev/null && return 0
     say "wrk is not installed (Debian: apt-get install wrk as root): scripts/bench cannot run"
+}
+
+# ensure_ffmpeg: the ffmpeg CLI the media tests play the packaged HLS with (the pipeline itself uses PyAV),
+# installed when we are root on Debian; otherwise that test skips locally and fails under CI.
+ensure_ffmpeg() {
+    command -v ffmpeg >/dev/null && return 0
+    apt_install ffmpeg && command -v ffmpeg >/dev/null && return 0
+    say "ffmpeg is not installed (Debian: apt-get install ffmpeg as root): the HLS playback check will be skipped"
 }
