@@ -114,10 +114,9 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 SUBSCRIPTION_SETTLE_INTERVAL_SECONDS,
                 lambda: settle_expired_subscriptions(units),
             ),
+            PeriodicJob("sweep-silent-streams", SWEEP_INTERVAL_SECONDS, components.supervisor.sweep),
             PeriodicJob(
-                "sweep-silent-streams",
-                SWEEP_INTERVAL_SECONDS,
-                components.supervisor.sweep,
+                "write-pending-positions", PENDING_WRITES_INTERVAL_SECONDS, components.supervisor.write_pending
             ),
             PeriodicJob(
                 "create-event-partitions", EVENT_PARTITION_INTERVAL_SECONDS, lambda: ensure_event_partitions(units)

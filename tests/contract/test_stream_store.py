@@ -283,3 +283,26 @@ class TestEnding:
             ("u2", EndReason.EXPIRED, 7.0),
         ]
         assert await streams.live("u1") == []
+
+
+class TestUnknownAndCaps:
+    async def test_a_session_the_store_never_knew_has_no_reason_and_an_ended_one_keeps_its_own(self, streams):
+        outcome = await streams.heartbeat("u1", uuid.uuid4().hex, 5.0, "playing")
+        assert not outcome.alive
+        assert outcome.reason is None
+        assert outcome.ended is None
+
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await streams.end("u1", tv.session_id, EndReason.ADMIN)
+        gone = await streams.heartbeat("u1", tv.session_id, 5.0, "playing")
+        assert not gone.alive
+        assert gone.reason == EndReason.ADMIN
+
+    async def test_a_users_resolution_cap_is_kept_per_user_and_replaced_by_the_latest(self, streams):
+        assert await streams.resolution_cap("u1") is None
+        await streams.set_resolution_cap("u1", "4k")
+        await streams.set_resolution_cap("u1", "720p")
+        await streams.set_resolution_cap("u2", "1080p")
+        assert await streams.resolution_cap("u1") == "720p"
+        assert await streams.resolution_cap("u2") == "1080p"

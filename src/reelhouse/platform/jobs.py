@@ -11,6 +11,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from reelhouse.platform.outages import OutageLog, is_outage
+
 logger = logging.getLogger(__name__)
 
 
@@ -20,6 +22,7 @@ class PeriodicJob:
         self.interval_seconds = interval_seconds
         self._run = run
         self._task: asyncio.Task[None] | None = None
+        self._outage = OutageLog(f"job {name}")
 
     def start(self) -> None:
         if self._task is None and self.interval_seconds > 0:
@@ -35,8 +38,12 @@ class PeriodicJob:
     async def run_once(self) -> None:
         try:
             await self._run()
-        except Exception:
-            logger.exception("job %s failed; it runs again in %ss", self.name, self.interval_seconds)
+            self._outage.answered()
+        except Exception as exc:
+            if is_outage(exc):  # a backing service is down: one line per outage, not a traceback per run
+                self._outage.failed(exc)
+            else:
+                logger.exception("job %s failed; it runs again in %ss", self.name, self.interval_seconds)
 
     async def _loop(self) -> None:
         while True:

@@ -410,13 +410,13 @@ class PlaybackService:
         The streams have ended in the store whatever happens to this transaction: should it
         roll back (the database is down), what it would have written waits in the pending
         writes, and the devices are told all the same."""
-        for item in ended:
-            ENDINGS.labels(reason=item.reason.value).inc()
-            await self.record_ending(item.session, item.reason)
-            self.notify(item)
         if ended:
             writes = [PendingWrite(item.session, item.reason) for item in ended]
             self.uow.on_rollback(lambda: self._pending.keep(writes))
+        for item in ended:
+            ENDINGS.labels(reason=item.reason.value).inc()
+            self.notify(item)
+            await self.record_ending(item.session, item.reason)
 
     async def record_ending(self, session: StreamSession, reason: EndReason) -> None:
         if session.state != STARTING:

@@ -671,6 +671,6 @@ class MemoryStreamStore:
     async def resolution_cap(self, user_id: str) -> str | None:
         return self._caps.get(user_id)
 
-    def _ended_reason(self, streams: _UserStreams, session_id: str, now: int) -> EndReason:
+    def _ended_reason(self, streams: _UserStreams, session_id: str, now: int) -> EndReason | None:
         entry = streams.ended.get(session_id)
-        return entry[0] if entry and entry[1] > now else EndReason.EXPIRED
+        return entry[0] if entry and entry[1] > now else None
