@@ -92,7 +92,8 @@ class TestHealth:
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "ready"
-        expected = {"database": "ok", "redis": "ok"} if backend == "postgres" else {"database": "ok"}
+        # "notices": subscribed to the cross-instance messages (Redis pub/sub).
+        expected = {"database": "ok", "redis": "ok", "notices": "ok"} if backend == "postgres" else {"database": "ok"}
         assert body["checks"] == expected
 
     async def test_ready_is_503_naming_what_is_down(self, tmp_path):
@@ -107,7 +108,7 @@ class TestHealth:
         assert response.status_code == 503
         assert response.json() == {
             "status": "unavailable",
-            "checks": {"database": "unavailable", "redis": "unavailable"},
+            "checks": {"database": "unavailable", "redis": "unavailable", "notices": "unavailable"},
         }
         assert "127.0.0.1" not in response.text
 

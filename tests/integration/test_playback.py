@@ -23,7 +23,13 @@ _plans = itertools.count(1)
 
 
 async def create_plan(
-    client, admin: Person, *, access_level: str = "premium", max_devices: int = 2, policy: str = "evict_oldest"
+    client,
+    admin: Person,
+    *,
+    access_level: str = "premium",
+    max_devices: int = 2,
+    policy: str = "evict_oldest",
+    resolution: str = "1080p",
 ) -> dict[str, Any]:
     response = await client.post(
         "/api/v1/admin/plans",
@@ -33,7 +39,7 @@ async def create_plan(
             "validity_days": 30,
             "access_level": access_level,
             "max_devices_allowed": max_devices,
-            "resolution": "1080p",
+            "resolution": resolution,
             "stream_limit_policy": policy,
         },
         headers=admin.headers,
@@ -478,3 +484,32 @@ class TestEntitlementRecheck:
                 await asyncio.sleep(0.6)
                 ws.send_json({"type": "heartbeat", "position_seconds": 11.0, "state": "playing"})
                 expect_termination(ws, "subscription_ended", 4003)
+
+
+class TestDeadDevicesAndCaps:
+    async def test_a_device_whose_stream_went_silent_takes_its_own_screen_back_at_once(self, client, world):
+        plan = await create_plan(client, world["admin"], max_devices=1, policy="reject_new")
+        viewer = await subscriber(client, plan)
+        crashed = await started(client, viewer, world["premium"], "tv")  # then never heard from again
+        assert (await start(client, viewer, world["premium"], "phone")).status_code == 409
+        again = await started(client, viewer, world["premium"], "tv")
+        assert [(e["session_id"], e["reason"]) for e in again["evicted"]] == [(crashed["session_id"], "replaced")]
+
+    async def test_a_plan_change_lowers_the_resolution_cap_of_streams_that_go_on(self, client, world):
+        premium = await create_plan(client, world["admin"], access_level="premium", max_devices=2, resolution="4k")
+        basic = await create_plan(client, world["admin"], access_level="premium", max_devices=2, resolution="720p")
+        viewer = await subscriber(client, premium)
+        subscription = (await client.get("/api/v1/subscriptions/active", headers=viewer.headers)).json()
+        streams = client.app.state.components.backends.streams
+        film = await started(client, viewer, world["premium"], "tv")
+        assert film["max_resolution"] == "4k"
+        assert in_app_loop(client, streams.resolution_cap, str(viewer.id)) == "4k"
+        with await client.websocket_connect(ws_path(film)) as ws:
+            response = await client.post(
+                f"/api/v1/subscriptions/{subscription['id']}/change-plan",
+                json={"plan_id": basic["id"]},
+                headers=viewer.headers,
+            )
+            assert response.status_code == 200
+            assert heartbeat(ws, 20.0)["type"] == "ack"  # the stream goes on
+        assert in_app_loop(client, streams.resolution_cap, str(viewer.id)) == "720p"
