@@ -95,7 +95,10 @@ class AuthSettings:
     argon2_time_cost: int = setting("ARGON2_TIME_COST", 2)
     argon2_parallelism: int = setting("ARGON2_PARALLELISM", 1)
     max_concurrent_hashes: int = setting("MAX_CONCURRENT_HASHES", 4)
+    #: Password attempts per account from one client network (IPv4 address or IPv6 /64).
     login_max_failures_per_account: int = setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)
+    #: Failed sign-ins per account from everywhere together: a ceiling against distributed guessing.
+    login_max_failures_per_account_total: int = setting("LOGIN_MAX_FAILURES_PER_ACCOUNT_TOTAL", 100)
     login_max_failures_per_ip: int = setting("LOGIN_MAX_FAILURES_PER_IP", 50)
     login_failure_window_seconds: int = setting("LOGIN_FAILURE_WINDOW_SECONDS", 900)
 
@@ -305,6 +308,7 @@ _AT_LEAST_ONE = frozenset(
         "ARGON2_PARALLELISM",
         "MAX_CONCURRENT_HASHES",
         "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT_TOTAL",
         "LOGIN_MAX_FAILURES_PER_IP",
         "LOGIN_FAILURE_WINDOW_SECONDS",
         "RATE_LIMIT_ANONYMOUS_PER_MINUTE",

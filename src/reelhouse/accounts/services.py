@@ -25,6 +25,7 @@ from reelhouse.accounts.repositories import SignInRepository, TokenSubject, User
 from reelhouse.accounts.schemas import clean_name
 from reelhouse.accounts.tokens import IssuedAccessToken, hash_refresh_token, new_refresh_token
 from reelhouse.platform.errors import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized
+from reelhouse.platform.ratelimit import caller_network
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -151,16 +152,22 @@ class AccountService:
 
     async def login(self, email: str, password: str, *, device_name: str, client_ip: str) -> SignIn:
         email = normalize_email(email)
-        ip_key, ip_limit = f"login:ip:{client_ip}", self._auth.login_max_failures_per_ip
-        await self._throttle(ip_key, ip_limit, consume=False)
-        account_key = await self._charge_password_attempt(email)
+        auth = self._auth
+        source = caller_network(client_ip)
+        ip_key = f"login:ip:{source}"
+        account_key = f"login:account:{email}"
+        await self._throttle(ip_key, auth.login_max_failures_per_ip, consume=False)
+        await self._throttle(account_key, auth.login_max_failures_per_account_total, consume=False)
+        pair_key = await self._charge_password_attempt(f"login:account:{email}:from:{source}")
 
         user = await self.users.get_one_or_none(email=email)
         hasher = self._hasher
         if not await hasher.verify(user.password_hash if user else None, password) or user is None:
-            await self._rate_limiter.hit(ip_key, ip_limit, self._auth.login_failure_window_seconds)
+            window = auth.login_failure_window_seconds
+            await self._rate_limiter.hit(ip_key, auth.login_max_failures_per_ip, window)
+            await self._rate_limiter.hit(account_key, auth.login_max_failures_per_account_total, window)
             raise InvalidCredentials()
-        await self._rate_limiter.reset(account_key)
+        await self._rate_limiter.reset(pair_key)
         if not user.is_active:
             raise AccountDisabled()
         if hasher.needs_rehash(user.password_hash):
@@ -168,15 +175,17 @@ class AccountService:
         user.last_login_at = utcnow()
         return await self._start_sign_in(user, device_name)
 
-    # Password guesses are limited per account and per client IP. An account's attempt is
-    # charged *before* the slow password check, so guesses sent in parallel cannot all pass
-    # a check none of them has counted yet; the right password clears the count. The per-IP
-    # limit counts failures only (many people may share one address): checked first,
-    # charged after a failure.
+    # Password guesses slow down the source that makes them, not the account's owner. Each
+    # (account, client network) pair has a small allowance, charged *before* the slow password
+    # check so guesses sent in parallel cannot all pass a check none of them has counted yet;
+    # the right password clears it. Failures also count against the client network across all
+    # accounts and against the account from everywhere, both with much higher ceilings and
+    # counted after a failure (many people may share an address): a stranger guessing from
+    # elsewhere never locks the owner out, short of a distributed attack past the ceiling.
+    # Unknown and known emails are counted alike.
 
-    async def _charge_password_attempt(self, email: str) -> str:
-        """Count one password attempt against the account, or raise LoginThrottled; returns the key."""
-        key = f"login:account:{email}"
+    async def _charge_password_attempt(self, key: str) -> str:
+        """Count one password attempt against ``key``, or raise LoginThrottled; returns the key."""
         await self._throttle(key, self._auth.login_max_failures_per_account, consume=True)
         return key
 
@@ -273,7 +282,8 @@ class AccountService:
 
     async def change_password(self, claims: AccessClaims, current_password: str, new_password: str) -> None:
         user = await self.users.get(claims.user_id)
-        throttle_key = await self._charge_password_attempt(user.email)
+        # Only the signed-in user reaches this: a key of its own, apart from sign-in's.
+        throttle_key = await self._charge_password_attempt(f"password:user:{user.id}")
         if not await self._hasher.verify(user.password_hash, current_password):
             raise WrongPassword()
         await self._rate_limiter.reset(throttle_key)
