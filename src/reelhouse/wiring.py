@@ -183,6 +183,7 @@ class Components:
             positions=self.positions,
             supervisor=self.supervisor,
             open_sockets=self.open_sockets,
+            broadcast=self.broadcast,
         )
         self.media_access = MediaAccess(
             stream_urls=self.stream_urls,

@@ -513,3 +513,37 @@ class TestDeadDevicesAndCaps:
             assert response.status_code == 200
             assert heartbeat(ws, 20.0)["type"] == "ack"  # the stream goes on
         assert in_app_loop(client, streams.resolution_cap, str(viewer.id)) == "720p"
+
+
+class TestSocketLimits:
+    async def test_a_newer_socket_on_the_same_stream_replaces_the_older_and_the_stream_goes_on(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as first:
+            assert heartbeat(first, 5.0)["type"] == "ack"
+            with await client.websocket_connect(ws_path(body)) as second:
+                expect_termination(first, "socket_replaced", 4008)
+                assert heartbeat(second, 6.0)["type"] == "ack"
+        sessions = (await client.get(PLAYBACK, headers=viewer.headers)).json()["sessions"]
+        assert [s["session_id"] for s in sessions] == [body["session_id"]]
+
+    async def test_the_message_budget_belongs_to_the_stream_not_to_each_socket(self, make_client):
+        async with make_client(WS_MAX_MESSAGES_PER_SECOND="1") as client:
+            admin = await new_admin(client)
+            film = await create_title(client, admin, title="Budget Film", access_level="free")
+            viewer = await new_user(client)
+            body = await started(client, viewer, film["id"], "tv")
+            with await client.websocket_connect(ws_path(body)) as first:
+                assert heartbeat(first, 1.0)["type"] == "ack"
+                assert heartbeat(first, 2.0)["type"] == "ack"  # the burst (twice the rate) is spent
+                with await client.websocket_connect(ws_path(body)) as second:
+                    second.send_json({"type": "heartbeat", "position_seconds": 3.0})
+                    assert next_event(second) == {"closed": 1008}
+
+    async def test_the_size_limit_counts_bytes_not_characters(self, client, world):
+        viewer = await new_user(client)
+        body = await started(client, viewer, world["free"], "tv")
+        with await client.websocket_connect(ws_path(body)) as ws:
+            euros = "€" * 4000  # 4,000 characters, 12,000 bytes
+            ws.send_text(json.dumps({"type": "heartbeat", "position_seconds": 1, "pad": euros}, ensure_ascii=False))
+            assert next_event(ws) == {"closed": 1009}

@@ -192,3 +192,33 @@ async def test_shutdown_closes_sockets_with_1012_saves_positions_and_the_session
             async with connect(on_b, open_timeout=5, close_timeout=2) as ws:
                 await ws.send(json.dumps({"type": "heartbeat", "position_seconds": 1240.0}))
                 assert (await receive(ws, time.monotonic() + 5))["type"] == "ack"
+
+
+async def test_a_newer_socket_on_another_instance_replaces_the_older_one(instances: tuple[str, str]):
+    a, b = instances
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http, asyncio.timeout(TEST_TIMEOUT_SECONDS):
+        admin = ok(await http.post(f"{a}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        as_admin = {"Authorization": f"Bearer {admin['token']}"}
+        title = ok(await http.post(f"{a}/api/v1/admin/content", json=title_fields(), headers=as_admin), 201)
+        viewer = ok(
+            await http.post(
+                f"{b}/api/v1/auth/register", json={"email": "twice@example.com", "password": PASSWORD, "name": "T"}
+            ),
+            201,
+        )
+        as_viewer = {"Authorization": f"Bearer {viewer['token']}"}
+        tv = ok(
+            await http.post(f"{a}{PLAYBACK}", json={"content_id": title["id"], "device_id": "tv"}, headers=as_viewer),
+            201,
+        )
+        on_b = f"{b.replace('http://', 'ws://')}/api/v1/playback/ws?token={tv['playback_token']}"
+        async with connect(tv["ws_url"], open_timeout=5, close_timeout=2) as older:
+            await older.send(json.dumps({"type": "heartbeat", "position_seconds": 3.0}))
+            assert (await receive(older, time.monotonic() + 5))["type"] == "ack"
+            async with connect(on_b, open_timeout=5, close_timeout=2) as newer:
+                notice = await receive(older, time.monotonic() + NOTICE_WITHIN_SECONDS)
+                assert notice["type"] == "terminated"
+                assert notice["reason"] == "socket_replaced"
+                assert await closed_with(older) == 4008
+                await newer.send(json.dumps({"type": "heartbeat", "position_seconds": 4.0}))
+                assert (await receive(newer, time.monotonic() + 5))["type"] == "ack"

@@ -5,7 +5,9 @@
 - 4401: the playback token is missing, invalid or expired (get a new one by starting again);
 - 4001-4007: the stream ended, one code per reason (see ``TERMINATION_DETAILS``), 4006 also when
   the player itself sent ``stop``;
-- 1008: too many messages; 1009: a message too large;
+- 4008: a newer socket took over this stream (``socket_replaced``; the stream goes on there);
+- 1008: too many messages (the budget is per stream, not per socket); 1009: a message too large
+  (``WS_MAX_MESSAGE_BYTES``, counted in bytes);
 - 1011: an unexpected server error; 1013: a backing service is unavailable (try again later);
 - 1012: the server is restarting (the session survives; reconnect with the same token).
 
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
@@ -53,6 +56,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLOSE_INVALID_TOKEN = 4401
+CLOSE_SOCKET_REPLACED = 4008
+SOCKET_REPLACED = "socket_replaced"
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_SERVER_ERROR = 1011
@@ -103,12 +108,24 @@ class OpenSockets:
 
     def __init__(self) -> None:
         self._by_session: dict[str, list[PlayerConnection]] = {}
+        self._budgets: dict[str, MessageBudget] = {}
         self._count = 0
         self._drained: anyio.Event | None = None
 
     def add(self, connection: PlayerConnection) -> None:
-        self._by_session.setdefault(connection.claims.session_id, []).append(connection)
+        """Hold ``connection``; older sockets of its stream here are replaced by it."""
+        older = self._by_session.setdefault(connection.claims.session_id, [])
+        for previous in list(older):
+            previous.told_replaced()
+        older.append(connection)
         self._count += 1
+
+    def budget(self, session_id: str, rate: float) -> MessageBudget:
+        """The stream's message budget, shared by its sockets here (a reconnect does not refill it)."""
+        budget = self._budgets.get(session_id)
+        if budget is None:
+            budget = self._budgets[session_id] = MessageBudget(rate)
+        return budget
 
     def discard(self, connection: PlayerConnection) -> None:
         session_id = connection.claims.session_id
@@ -118,6 +135,7 @@ class OpenSockets:
         connections.remove(connection)
         if not connections:
             del self._by_session[session_id]
+            self._budgets.pop(session_id, None)
         self._count -= 1
         if not self._count and self._drained is not None:
             self._drained.set()
@@ -126,10 +144,16 @@ class OpenSockets:
         return self._count
 
     def deliver(self, raw: bytes | str) -> None:
-        """A termination notice from the channel: tell the stream's device, if it is connected here."""
+        """A notice from the channel for a stream's sockets here: its ending (``reason``), or a newer
+        socket for it elsewhere (``socket``: every other socket of the stream is replaced)."""
         try:
             notice = msgspec.json.decode(raw)
             connections = self._by_session.get(notice["session_id"], [])
+            if "socket" in notice:
+                for connection in list(connections):
+                    if connection.socket_id != notice["socket"]:
+                        connection.told_replaced()
+                return
             reason = EndReason(notice["reason"])
         except (msgspec.DecodeError, KeyError, TypeError, ValueError):
             logger.warning("ignored a malformed player notice")
@@ -179,7 +203,9 @@ class PlayerSockets:
         positions: PositionWriter,
         supervisor: StreamSupervisor,
         open_sockets: OpenSockets,
+        broadcast: Broadcast,
     ) -> None:
+        self.broadcast = broadcast
         self.settings = settings
         self.tokens = tokens
         self.streams = streams
@@ -200,6 +226,16 @@ class PlayerSockets:
         ).decode()
         self.outage = OutageLog("player heartbeats (Redis or the database)")
 
+    async def announce(self, connection: PlayerConnection) -> None:
+        """Tell every instance this socket now holds the stream: older sockets of it close (4008)."""
+        notice = {"session_id": connection.claims.session_id, "socket": connection.socket_id}
+        try:
+            await self.broadcast.publish(PLAYER_NOTICES_CHANNEL, msgspec.json.encode(notice))
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.outage.failed(exc)
+
     async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
         token = socket.query_params.get("token") or ""
         await socket.accept()
@@ -211,6 +247,7 @@ class PlayerSockets:
             return
         connection = PlayerConnection(socket, claims, self)
         self.open.add(connection)
+        await self.announce(connection)
         OPEN_WEBSOCKETS.inc()
         code = 1000
         try:
@@ -234,10 +271,11 @@ class PlayerSockets:
 class PlayerConnection:
     def __init__(self, socket: WebSocket[Any, Any, Any], claims: PlaybackClaims, sockets: PlayerSockets) -> None:
         self.socket = socket
+        self.socket_id = uuid.uuid4().hex
         self.claims = claims
         self.sockets = sockets
         self.closed = False
-        self.budget = MessageBudget(sockets.settings.ws_max_messages_per_second)
+        self.budget = sockets.open.budget(claims.session_id, sockets.settings.ws_max_messages_per_second)
         self._reading: anyio.CancelScope | None = None
         #: True only while the reader waits for the next message (nothing of its own under way).
         self._idle = False
@@ -264,6 +302,25 @@ class PlayerConnection:
         """The stream ended elsewhere: tell the device, close, and stop reading."""
         if self._ending is None and not self.closed:
             self._ending = asyncio.create_task(self._end_and_stop(reason))
+
+    def told_replaced(self) -> None:
+        """A newer socket of this stream took over (here or on another instance): close this one;
+        the stream itself goes on."""
+        if self._ending is None and not self.closed and self._told is None:
+            self._ending = asyncio.create_task(self._replaced_and_stop())
+
+    async def _replaced_and_stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.socket.send_json(
+                {
+                    "type": "terminated",
+                    "reason": SOCKET_REPLACED,
+                    "detail": "This stream continues on a newer connection.",
+                }
+            )
+        await self.close(CLOSE_SOCKET_REPLACED, SOCKET_REPLACED)
+        if self._idle and self._reading is not None:
+            self._reading.cancel()
 
     async def _end_and_stop(self, reason: EndReason) -> None:
         await self.end_with(reason)
@@ -300,7 +357,8 @@ class PlayerConnection:
                 self.closed = True
                 return
             payload: str | bytes = event.get("text") or event.get("bytes") or ""  # type: ignore[assignment]
-            if len(payload) > limit:
+            # Bytes, not characters: 4,096 euro signs are 12 KB.
+            if (len(payload) if isinstance(payload, bytes) else len(payload.encode())) > limit:
                 await self.close(CLOSE_TOO_BIG, "message too large")
                 return
             if not self.budget.take():
