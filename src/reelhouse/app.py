@@ -52,6 +52,7 @@ from reelhouse.playback.controllers import WatchHistoryController
 from reelhouse.playback.events import ensure_event_partitions
 from reelhouse.playback.media import MediaController
 from reelhouse.playback.metrics import refresh_live_sessions
+from reelhouse.playback.retention import archive_old_events
 from reelhouse.playback.session_controllers import AdminPlaybackController, PlaybackSessionController
 from reelhouse.playback.socket import playback_socket
 from reelhouse.player import player_router
@@ -120,6 +121,13 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             ),
             PeriodicJob(
                 "create-event-partitions", EVENT_PARTITION_INTERVAL_SECONDS, lambda: ensure_event_partitions(units)
+            ),
+            PeriodicJob(
+                "archive-old-playback-events",
+                EVENT_PARTITION_INTERVAL_SECONDS,
+                lambda: archive_old_events(
+                    units, components.event_archive, retention_months=settings.playback.events_retention_months
+                ),
             ),
             PeriodicJob(
                 "queue-subscription-reminders",

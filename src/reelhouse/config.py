@@ -122,6 +122,8 @@ class PlaybackSettings:
     heartbeat_interval_seconds: int = setting("HEARTBEAT_INTERVAL_SECONDS", 15)
     heartbeat_grace_intervals: int = setting("HEARTBEAT_GRACE_INTERVALS", 3)
     progress_flush_seconds: int = setting("PROGRESS_FLUSH_SECONDS", 30)
+    #: Whole months of playback events kept in the database; older months go to the archive.
+    events_retention_months: int = setting("PLAYBACK_EVENTS_RETENTION_MONTHS", 6)
     free_max_devices: int = setting("FREE_MAX_DEVICES", 1)
     #: Resume rules (applied in reelhouse.playback.history): below this share watched, no resume point.
     resume_min_percent: float = setting("RESUME_MIN_PERCENT", 5.0)
@@ -309,6 +311,7 @@ _AT_LEAST_ONE = frozenset(
         "MAX_CONCURRENT_HASHES",
         "LOGIN_MAX_FAILURES_PER_ACCOUNT",
         "LOGIN_MAX_FAILURES_PER_ACCOUNT_TOTAL",
+        "PLAYBACK_EVENTS_RETENTION_MONTHS",
         "LOGIN_MAX_FAILURES_PER_IP",
         "LOGIN_FAILURE_WINDOW_SECONDS",
         "RATE_LIMIT_ANONYMOUS_PER_MINUTE",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from litestar.di import Provide
@@ -40,6 +41,7 @@ from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
 from reelhouse.playback.history import ResumeRules, ViewerCountsFromHistory, WatchHistoryService
 from reelhouse.playback.media import MediaAccess
 from reelhouse.playback.pending import MemoryPendingWrites, PendingWrites, RedisPendingWrites
+from reelhouse.playback.retention import DirectoryArchive
 from reelhouse.playback.sessions import EntitlementSnapshots, PlaybackService, PlayerNotices
 from reelhouse.playback.socket import OpenSockets, PlayerSockets
 from reelhouse.playback.streams import MemoryStreamStore, RedisStreamStore, StoreTimings, StreamStore
@@ -193,6 +195,7 @@ class Components:
             units=self.units,
             catalog_for=self.catalog,
         )
+        self.event_archive = DirectoryArchive(Path(playback.media_dir) / "archive")
         self._subscribe_handlers()
 
     # one builder per service: the request providers and the jobs use the same
