@@ -13,13 +13,13 @@ from litestar.channels import ChannelsPlugin
 from litestar.config.cors import CORSConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
 
 from reelhouse import __version__
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
+from reelhouse.api_docs import API_CONVENTIONS
 from reelhouse.catalog.controllers import (
     AdminContentController,
     AdminGenreController,
@@ -36,6 +36,7 @@ from reelhouse.notifications.controllers import (
 from reelhouse.notifications.dispatcher import NotificationDispatcher
 from reelhouse.notifications.services import REMINDER_SCAN_INTERVAL_SECONDS, enqueue_due_reminders
 from reelhouse.plans.controllers import AdminPlanController, PlanController
+from reelhouse.platform import swagger_ui
 from reelhouse.platform.auth import AccessTokenMiddleware
 from reelhouse.platform.cache import PublicCacheMiddleware
 from reelhouse.platform.db import upgrade_database_async
@@ -45,6 +46,7 @@ from reelhouse.platform.health import HealthController
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
 from reelhouse.platform.metrics import MetricsController, prometheus_config
+from reelhouse.platform.openapi import install as install_openapi_document
 from reelhouse.platform.ratelimit import RateLimitMiddleware
 from reelhouse.platform.runtime import tune_garbage_collector
 from reelhouse.platform.state import AppServices
@@ -148,6 +150,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.plugins.append(self.channels)
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         app_config.route_handlers.append(player_router())  # the reference web player at /player
+        app_config.route_handlers.append(swagger_ui.assets_router())  # Swagger UI's scripts and styles
         app_config.dependencies.update(APP_DEPENDENCIES)
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.before_send.append(stamp_response)
@@ -178,13 +181,13 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             version=__version__,
             description="Subscription video streaming: accounts, plans, catalog, watch history and playback.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # Swagger UI at /schema and /schema/swagger, its scripts served by the app itself (no CDN).
+            render_plugins=[swagger_ui.render_plugin(paths=["/", "/swagger"])],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
                 }
             ),
-            security=[{"BearerToken": []}],
             tags=[
                 Tag(name="Health"),
                 Tag(name="Auth", description="Register, sign in, refresh and sign out"),
@@ -275,4 +278,6 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     # The body limit is read from the constructor only (not from a plugin's AppConfig).
-    return Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)
+    app = Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)
+    install_openapi_document(app, API_CONVENTIONS)
+    return app

@@ -16,6 +16,7 @@ from reelhouse.platform.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
 from reelhouse.platform.state import AppServices
 from reelhouse.subscriptions.schemas import (
+    CancelledSubscription,
     ChangePlanRequest,
     SubscribeRequest,
     SubscriptionHistory,
@@ -95,8 +96,9 @@ class SubscriptionController(Controller):
     )
     async def cancel(
         self, subscription_id: SubscriptionId, current_user: CurrentUser, subscriptions: SubscriptionService
-    ) -> SubscriptionOut:
-        return subscription_out(await subscriptions.cancel(current_user.id, subscription_id), with_events=True)
+    ) -> CancelledSubscription:
+        cancelled = subscription_out(await subscriptions.cancel(current_user.id, subscription_id), with_events=True)
+        return CancelledSubscription(**msgspec.structs.asdict(cancelled), message="subscription cancelled successfully")
 
     @post(
         "/{subscription_id:uuid}/renew",
