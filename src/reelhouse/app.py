@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -27,7 +28,7 @@ from reelhouse.catalog.controllers import (
     FollowedGenreController,
     GenreController,
 )
-from reelhouse.config import Settings, get_settings
+from reelhouse.config import Settings, SettingsError, get_settings
 from reelhouse.notifications.controllers import (
     AdminNotificationController,
     NotificationPreferenceController,
@@ -276,7 +277,14 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+    if settings is None:
+        try:
+            settings = get_settings()
+        except SettingsError as exc:
+            # A bad setting is the operator's to fix: say which, not a traceback (uvicorn and the CLI
+            # print any other exception raised here as one).
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     # The body limit is read from the constructor only (not from a plugin's AppConfig).
     app = Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)
     install_openapi_document(app, API_CONVENTIONS)
