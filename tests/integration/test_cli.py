@@ -34,6 +34,7 @@ async def reelhouse(var_dir: Path, *args: str, cwd: Path | None = None, **settin
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(var_dir),
         "VAR_DIR": str(var_dir),
+        "MEDIA_DIR": str(var_dir / "media"),
         "ENVIRONMENT": "test",
         "JWT_SECRET": TEST_JWT_SECRET,
         "LOG_LEVEL": "WARNING",
@@ -142,6 +143,12 @@ class TestDemoSeed:
         async with app_client(tmp_path) as client:
             admin = await login(client, email=email, password=password)
             assert admin["user"]["is_admin"] is True
+            # Every demo title plays the 12 s demo clip, and says it lasts that long.
+            titles = (await client.get("/api/v1/admin/content?limit=100", headers=auth(admin["token"]))).json()
+            assert titles["total"] == 44
+            assert {(title["duration_seconds"], title["credits_start_seconds"]) for title in titles["contents"]} == {
+                (12, None)
+            }
 
 
 class TestFromAnyDirectory:
