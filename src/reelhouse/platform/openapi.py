@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 BEARER = "BearerToken"
 PROBLEM_SCHEMA = "ProblemDetails"
 FIELD_ERROR_SCHEMA = "FieldError"
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,6 @@ class Conventions:
 
 
 GENERIC_FAILURES = {
-    "bad_request": Failure(400, "bad_request", "The request is invalid."),
     "malformed_json": Failure(400, "malformed_json", "The request body is not valid JSON."),
     "validation_error": Failure(422, "validation_error", "The request has invalid fields."),
     "authentication_required": Failure(401, "authentication_required", "Sign in to do this."),
@@ -101,15 +99,14 @@ CONVENTIONS_STATE_KEY = "openapi_conventions"
 
 
 def install(app: Litestar, conventions: Conventions) -> None:
-    """Have ``app`` serve the completed document at ``/schema`` (every UI and format)."""
+    """Have ``app`` serve the completed document at ``/schema`` (every UI and format).
+
+    Litestar 2 builds its OpenAPI plugin inside ``Litestar()`` and offers no hook after the document
+    is generated, so the plugin instance takes on this subclass (pinned to Litestar 2 in pyproject).
+    """
     plugin = app.plugins.get(OpenAPIPlugin)
     plugin.__class__ = DocumentedOpenAPIPlugin  # same slots: only the schema provider changes
     app.state[CONVENTIONS_STATE_KEY] = conventions
-
-
-def documented_schema(app: Litestar) -> dict[str, Any]:
-    """The document as ``/schema/openapi.json`` serves it."""
-    return app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
 
 
 # --- the document ---------------------------------------------------------------------------
