@@ -28,9 +28,10 @@ RUN mkdir -p src/reelhouse \
 COPY litestar.toml ./
 COPY db ./db
 COPY src ./src
+COPY media/demo ./media/demo
 RUN python -m compileall -q src db \
-    && mkdir -p /app/var \
-    && chown reelhouse:reelhouse /app/var
+    && mkdir -p /app/var/media \
+    && chown -R reelhouse:reelhouse /app/var
 
 USER reelhouse
 EXPOSE 8000
@@ -39,8 +40,8 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD python -c "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/health' % os.environ['PORT'], timeout=2)"
 
 # Migrations run at start-up (DATABASE_MIGRATE_ON_STARTUP=true, under an advisory lock).
-# Uvicorn's access log stays off: ours logs paths without query strings, which can carry tokens.
-# WEB_CONCURRENCY sets the worker count. X-Forwarded-For is read by the app itself, only from TRUSTED_PROXIES.
-# No per-message compression: heartbeat frames are tiny, and each compressing socket holds tens of KB of zlib state.
-# Protocol pings once a minute: players already heartbeat every HEARTBEAT_INTERVAL_SECONDS.
-CMD ["sh", "-c", "exec uvicorn --factory reelhouse.app:create_app --host \"$HOST\" --port \"$PORT\" --no-access-log --no-proxy-headers --ws-per-message-deflate false --ws-ping-interval 60"]
+# `reelhouse run` is uvicorn with the same flags as scripts/run (SERVER_FLAGS in src/reelhouse/cli.py):
+# no access log (ours logs paths without query strings, which can carry tokens), no uvicorn proxy
+# headers (the app reads X-Forwarded-For itself, only from TRUSTED_PROXIES), no per-message
+# compression, protocol pings once a minute. HOST and PORT choose where; WEB_CONCURRENCY the workers.
+CMD ["reelhouse", "run"]

@@ -51,8 +51,10 @@ def server_environ(tmp_path: Path, **settings: str) -> dict[str, str]:
     }
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_seconds: float = START_TIMEOUT_SECONDS
+) -> None:
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()}")
@@ -62,7 +64,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"{url} did not become healthy in {START_TIMEOUT_SECONDS} s:\n{log.read_text()}")
+    pytest.fail(f"{url} did not become healthy in {timeout_seconds} s:\n{log.read_text()}")
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

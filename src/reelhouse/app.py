@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -11,7 +12,6 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components as OpenAPIComponents
 from litestar.openapi.spec import SecurityScheme, Tag
 from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
@@ -20,6 +20,7 @@ from reelhouse import __version__
 from reelhouse.accounts.auth import AccessTokenMiddleware, provide_current_user, provide_optional_user
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
+from reelhouse.api_docs import API_CONVENTIONS
 from reelhouse.catalog.controllers import (
     AdminContentController,
     AdminGenreController,
@@ -27,7 +28,7 @@ from reelhouse.catalog.controllers import (
     FollowedGenreController,
     GenreController,
 )
-from reelhouse.config import Settings, get_settings
+from reelhouse.config import Settings, SettingsError, get_settings
 from reelhouse.discovery.controllers import RecommendationController
 from reelhouse.notifications.controllers import (
     AdminNotificationController,
@@ -37,6 +38,7 @@ from reelhouse.notifications.controllers import (
 from reelhouse.notifications.dispatcher import NotificationDispatcher
 from reelhouse.notifications.services import REMINDER_SCAN_INTERVAL_SECONDS, enqueue_due_reminders
 from reelhouse.plans.controllers import AdminPlanController, PlanController
+from reelhouse.platform import swagger_ui
 from reelhouse.platform.cache import PublicCacheMiddleware
 from reelhouse.platform.client_ip import client_ip
 from reelhouse.platform.db import upgrade_database_async
@@ -45,6 +47,7 @@ from reelhouse.platform.health import HealthController
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
 from reelhouse.platform.metrics import metrics_controller, prometheus_config
+from reelhouse.platform.openapi import install as install_openapi_document
 from reelhouse.platform.pagination import provide_pagination
 from reelhouse.platform.ratelimit import RateLimitMiddleware
 from reelhouse.platform.runtime import tune_garbage_collector
@@ -159,6 +162,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         streams = components.backends.streams
         app_config.route_handlers.append(metrics_controller(lambda: refresh_live_sessions(streams)))
         app_config.route_handlers.append(player_router())  # the reference web player at /player
+        app_config.route_handlers.append(swagger_ui.assets_router())  # Swagger UI's scripts and styles
         app_config.dependencies.update(components.dependencies())
         app_config.dependencies.update(
             {
@@ -202,13 +206,13 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             version=__version__,
             description="Subscription video streaming: accounts, plans, catalog, watch history and playback.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # Swagger UI at /schema and /schema/swagger, its scripts served by the app itself (no CDN).
+            render_plugins=[swagger_ui.render_plugin(paths=["/", "/swagger"])],
             components=OpenAPIComponents(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
                 }
             ),
-            security=[{"BearerToken": []}],
             tags=[
                 Tag(name="Health"),
                 Tag(name="Auth", description="Register, sign in, refresh and sign out"),
@@ -277,6 +281,15 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
+    if settings is None:
+        try:
+            settings = get_settings()
+        except SettingsError as exc:
+            # A bad setting is the operator's to fix: say which, not a traceback (uvicorn and the CLI
+            # print any other exception raised here as one).
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     # The body limit is read from the constructor only (not from a plugin's AppConfig).
-    return Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)
+    app = Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)
+    install_openapi_document(app, API_CONVENTIONS)
+    return app

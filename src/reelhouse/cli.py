@@ -1,7 +1,8 @@
-"""Extra ``litestar`` commands (``users create-admin``, ``demo seed``) and the ``reelhouse`` entry point.
+"""The ``reelhouse`` command: Litestar's CLI with the app chosen, described as the product, and
+Reelhouse's own commands (``run``, ``users create-admin``, ``demo seed``, ``notifications worker``).
 
-``reelhouse ...`` is ``litestar ...`` with the app already chosen, so
-``reelhouse database upgrade`` and ``reelhouse users create-admin`` work from anywhere.
+``reelhouse ...`` works from any directory: settings and the embedded database are found in the
+Reelhouse home (see :func:`reelhouse.config.reelhouse_home`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 from typing import TYPE_CHECKING
 
 import anyio
@@ -18,9 +20,39 @@ from litestar.cli._utils import LitestarGroup
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from reelhouse.config import Settings
     from reelhouse.wiring import Components
 
 DEMO_ADMIN_EMAIL = "admin@reelhouse.local"
+
+PRODUCT_HELP = """Reelhouse: the backend of a subscription video streaming service.
+
+`reelhouse run` serves the API (extra arguments go to uvicorn). `reelhouse database upgrade`
+applies the migrations, `reelhouse users create-admin` creates an administrator (or resets one's
+password), `reelhouse demo seed` adds the demo plans, catalog, media and administrator, and
+`reelhouse notifications worker` sends the mail outbox from its own process.
+
+Settings come from the environment, then .env, then litestar.toml in the Reelhouse home:
+REELHOUSE_HOME when set, else the checkout reelhouse is installed from, else the working
+directory. The embedded database (under VAR_DIR, default var/) lives there too, so every command
+finds the same one from any directory.
+"""
+
+#: How the API is served, by `reelhouse run`, scripts/run and the container alike. No access log
+#: (ours logs paths without query strings, which can carry tokens); client addresses come from
+#: TRUSTED_PROXIES, read by the app, never uvicorn's proxy headers; no per-message compression
+#: (tiny heartbeat frames, tens of KB of zlib state per socket); protocol pings once a minute
+#: (players heartbeat every HEARTBEAT_INTERVAL_SECONDS anyway).
+SERVER_FLAGS = (
+    "--factory",
+    "reelhouse.app:create_app",
+    "--no-access-log",
+    "--no-proxy-headers",
+    "--ws-per-message-deflate",
+    "false",
+    "--ws-ping-interval",
+    "60",
+)
 
 
 def _components(app: Litestar) -> Components:
@@ -67,7 +99,7 @@ def create_admin(app: Litestar, email: str, password: str | None, name: str) -> 
         return created
 
     created = anyio.run(run)
-    click.echo(f"{'Created' if created else 'Updated'} administrator {email}")
+    click.echo(f"{'Created' if created else 'Updated'} administrator {email} in {database_name(components.settings)}")
 
 
 @click.group(cls=LitestarGroup, name="demo")
@@ -111,6 +143,37 @@ def notifications_worker(app: Litestar, once: bool) -> None:
     click.echo("notification worker stopped")
 
 
+def database_name(settings: Settings) -> str:
+    """The database a command wrote to: the SQLite file, or the server URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite":
+        return f"the embedded database {url.database}"
+    return url.render_as_string(hide_password=True)
+
+
+@click.command(
+    name="run",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
+@click.argument("uvicorn_args", nargs=-1, type=click.UNPROCESSED)
+def run_command(uvicorn_args: tuple[str, ...]) -> None:
+    """Serve the API on HOST:PORT with uvicorn, as scripts/run and the container do; extra arguments go to uvicorn."""
+    from reelhouse.config import get_settings
+
+    server = get_settings().server
+    command = [sys.executable, "-m", "uvicorn", *SERVER_FLAGS, "--host", server.host, "--port", str(server.port)]
+    os.execv(sys.executable, [*command, *uvicorn_args])  # noqa: S606  (our own interpreter, fixed flags)
+
+
+def _without_prompts_off_a_terminal(args: list[str]) -> list[str]:
+    """``database upgrade`` asks for confirmation; with no terminal to answer it, do not ask."""
+    if len(args) >= 2 and args[0] in {"database", "db"} and args[1] == "upgrade" and not sys.stdin.isatty():
+        return [*args, "--no-prompt"] if "--no-prompt" not in args else args
+    return args
+
+
 def register_commands(cli: click.Group) -> None:
     cli.add_command(users_group)
     cli.add_command(demo_group)
@@ -121,4 +184,8 @@ def main() -> None:
     os.environ.setdefault("LITESTAR_APP", "reelhouse.app:create_app")
     from litestar.cli.main import litestar_group
 
-    litestar_group()
+    litestar_group.help = PRODUCT_HELP
+    # Litestar's server-side session commands need its session middleware, which Reelhouse does not use.
+    litestar_group.commands.pop("sessions", None)
+    litestar_group.add_command(run_command)  # type: ignore[arg-type]  # in place of Litestar's `run` (access log on)
+    litestar_group.main(args=_without_prompts_off_a_terminal(sys.argv[1:]), prog_name="reelhouse")

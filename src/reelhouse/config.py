@@ -385,6 +385,34 @@ def _url_password(url: str) -> str | None:
     return make_url(url).password
 
 
+#: The checkout this code runs from (``src/reelhouse/config.py`` -> the folder holding ``src``).
+CHECKOUT_DIR = Path(__file__).resolve().parents[2]
+
+
+def reelhouse_home(environ: dict[str, str]) -> Path:
+    """Where ``litestar.toml`` and ``.env`` are read and relative paths (``VAR_DIR``, ``MEDIA_DIR``, an
+    SQLite file) point: ``REELHOUSE_HOME``, else the checkout the code runs from, else the working
+    directory. So every command finds the same embedded database from any directory.
+    """
+    if home := environ.get("REELHOUSE_HOME"):
+        return Path(home).expanduser().resolve()
+    if (CHECKOUT_DIR / "litestar.toml").is_file():
+        return CHECKOUT_DIR
+    return Path.cwd()
+
+
+def _under(root: Path, path: str) -> str:
+    return path if Path(path).is_absolute() else str(root / path)
+
+
+def _sqlite_under(root: Path, url: str) -> str:
+    """A ``sqlite:///relative.db`` URL made absolute under ``root`` (``sqlite:////abs.db`` stays)."""
+    for prefix in ("sqlite:///", "sqlite+aiosqlite:///"):
+        if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+            return prefix + _under(root, url[len(prefix) :])
+    return url
+
+
 def load_settings(
     environ: dict[str, str] | None = None,
     config_file: Path | None = None,
@@ -392,7 +420,7 @@ def load_settings(
 ) -> Settings:
     """Read the settings; ``environ`` defaults to the process environment."""
     process_env = dict(os.environ if environ is None else environ)
-    root = Path.cwd()
+    root = reelhouse_home(process_env)
     config_file = config_file or Path(process_env.get("REELHOUSE_CONFIG", root / "litestar.toml"))
     env_file = env_file or Path(process_env.get("REELHOUSE_ENV_FILE", root / ".env"))
 
@@ -408,10 +436,14 @@ def load_settings(
     settings = Settings(environment=top.environment, var_dir=top.var_dir, **sections)
 
     _validate(settings)
-    var_dir = Path(settings.var_dir)
+    var_dir = Path(_under(root, settings.var_dir))
+    playback = sections["playback"]
+    settings = _replace(
+        settings, var_dir=str(var_dir), playback=_replace(playback, media_dir=_under(root, playback.media_dir))
+    )
     database = sections["database"]
     database = DatabaseSettings(
-        url=normalize_database_url(database.url, var_dir),
+        url=normalize_database_url(_sqlite_under(root, database.url), var_dir),
         echo=database.echo,
         pool_size=database.pool_size,
         max_overflow=database.max_overflow,

@@ -67,8 +67,7 @@ def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
         "PROGRESS_FLUSH_SECONDS": "1",
-        # The demo clip lasts seconds while the catalog says two hours: offer any position back.
-        "RESUME_MIN_PERCENT": "0",
+        # As scripts/run has it: demo titles last as long as the 12 s demo clip, and resume.
         "RESUME_MIN_DURATION_SECONDS": "0",
     }
     shared = None

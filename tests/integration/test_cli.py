@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
@@ -17,26 +19,34 @@ from reelhouse.accounts.models import User
 from reelhouse.app import create_app
 from reelhouse.plans.models import Plan
 from reelhouse.platform.db import build_sqlalchemy_config
+from servers import free_ports, stop, wait_until_healthy
 
 REELHOUSE = Path(sys.executable).with_name("reelhouse")
 ADMIN_PASSWORD = "cli admin password"
 
 
-async def reelhouse(var_dir: Path, *args: str) -> tuple[int, str]:
-    """Run ``reelhouse ARGS`` in a clean environment; returns the exit code and everything it printed."""
+async def reelhouse(var_dir: Path, *args: str, cwd: Path | None = None, **settings: str) -> tuple[int, str]:
+    """Run ``reelhouse ARGS`` in a clean environment (no terminal); returns the exit code and what it printed.
+
+    ``VAR_DIR`` is ``var_dir`` unless ``settings`` say otherwise (``VAR_DIR=""`` leaves it unset).
+    """
     environ = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(var_dir),
         "VAR_DIR": str(var_dir),
+        "MEDIA_DIR": str(var_dir / "media"),
         "ENVIRONMENT": "test",
         "JWT_SECRET": TEST_JWT_SECRET,
         "LOG_LEVEL": "WARNING",
+        "REELHOUSE_ENV_FILE": str(var_dir / "no.env"),
+        **settings,
     }
+    environ = {name: value for name, value in environ.items() if value}
     process = await asyncio.create_subprocess_exec(
         str(REELHOUSE),
         *args,
         env=environ,
-        cwd=var_dir,
+        cwd=cwd or var_dir,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -67,7 +77,7 @@ class TestCreateAdmin:
             tmp_path, "users", "create-admin", "--email", "Boss@Example.com", "--password", ADMIN_PASSWORD
         )
         assert code == 0, output
-        assert "Created administrator boss@example.com" in output
+        assert f"Created administrator boss@example.com in the embedded database {tmp_path / 'reelhouse.db'}" in output
         async with app_client(tmp_path) as client:
             boss = await login(client, email="boss@example.com", password=ADMIN_PASSWORD)
             assert boss["user"]["is_admin"] is True
@@ -133,3 +143,78 @@ class TestDemoSeed:
         async with app_client(tmp_path) as client:
             admin = await login(client, email=email, password=password)
             assert admin["user"]["is_admin"] is True
+            # Every demo title plays the 12 s demo clip, and says it lasts that long.
+            titles = (await client.get("/api/v1/admin/content?limit=100", headers=auth(admin["token"]))).json()
+            assert titles["total"] == 44
+            assert {(title["duration_seconds"], title["credits_start_seconds"]) for title in titles["contents"]} == {
+                (12, None)
+            }
+
+
+class TestFromAnyDirectory:
+    async def test_create_admin_writes_to_the_home_database_whatever_the_working_directory(self, tmp_path):
+        home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+        home.mkdir()
+        elsewhere.mkdir()
+        (home / "litestar.toml").write_text("[app]\nvar_dir = 'state'\n")
+
+        code, output = await reelhouse(
+            tmp_path,
+            *("users", "create-admin", "--email", "ops@example.com", "--password", ADMIN_PASSWORD),
+            cwd=elsewhere,
+            VAR_DIR="",
+            REELHOUSE_HOME=str(home),
+        )
+
+        assert code == 0, output
+        database = home / "state" / "reelhouse.db"
+        assert f"Created administrator ops@example.com in the embedded database {database}" in output
+        assert database.is_file()
+        assert list(elsewhere.iterdir()) == []
+        assert await count_rows(home / "state", User) == 1
+
+
+class TestCommandLine:
+    async def test_help_describes_the_product_and_offers_no_command_that_cannot_work(self, tmp_path):
+        code, output = await reelhouse(tmp_path, "--help")
+        assert code == 0, output
+        assert "subscription video streaming" in output
+        assert "Litestar CLI" not in output
+        assert "sessions" not in output
+        assert re.search(r"^\W*run\s", output, re.MULTILINE)
+
+    async def test_database_upgrade_without_a_terminal_does_not_prompt(self, tmp_path):
+        code, output = await reelhouse(tmp_path, "database", "upgrade")
+        assert code == 0, output
+        assert "Aborted" not in output
+        assert await count_rows(tmp_path, User) == 0  # the tables exist
+
+    async def test_a_bad_setting_prints_its_message_alone_and_fails(self, tmp_path):
+        code, output = await reelhouse(tmp_path, "demo", "seed", PORT="eighty")
+        assert code != 0
+        assert output.strip() == "error: PORT must be a number, not 'eighty'"
+
+    def test_run_serves_without_an_access_log(self, tmp_path):
+        port = free_ports(1)[0]
+        environ = {
+            "PATH": os.environ.get("PATH", ""),
+            "VAR_DIR": str(tmp_path),
+            "ENVIRONMENT": "test",
+            "JWT_SECRET": TEST_JWT_SECRET,
+            "PORT": str(port),
+            "REELHOUSE_ENV_FILE": str(tmp_path / "no.env"),
+        }
+        log = tmp_path / "run.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [str(REELHOUSE), "run"], env=environ, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", process, log)
+            answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/content?q=secret-token-in-a-query", timeout=5)
+            assert answer.status_code == 200
+        finally:
+            stop([process])
+        printed = log.read_text()
+        assert "Uvicorn running" in printed or "Application startup complete" in printed, printed
+        assert "secret-token-in-a-query" not in printed

@@ -11,10 +11,10 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from reelhouse.platform.links import Link
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 PHONE_PATTERN = r"^\+?[0-9 ()\-.]{4,31}$"
-URL_PATTERN = r"^https?://\S+$"
 
 Email = Annotated[str, Meta(min_length=3, max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])]
 Password = Annotated[str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
@@ -22,7 +22,7 @@ AnyPassword = Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
 Bio = Annotated[str, Meta(max_length=2000)]
 Phone = Annotated[str, Meta(max_length=32, pattern=PHONE_PATTERN)]
-Picture = Annotated[str, Meta(max_length=2048, pattern=URL_PATTERN)]
+Picture = Link
 DeviceName = Annotated[str, Meta(min_length=1, max_length=200)]
 
 _WHITESPACE = re.compile(r"\s+")

@@ -8,14 +8,15 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from reelhouse.accounts.auth import CurrentUser, requires_admin, requires_user
 from reelhouse.catalog import models
 from reelhouse.catalog.schemas import (
     AdminContent,
     AdminContentList,
-    Content,
+    ContentDeleted,
+    ContentDetail,
     ContentList,
     ContentPatch,
     ContentSort,
@@ -25,6 +26,7 @@ from reelhouse.catalog.schemas import (
     GenreList,
     GenreWrite,
     admin_content_from,
+    content_detail_from,
     content_from,
     genre_from,
 )
@@ -97,10 +99,10 @@ class ContentController(Controller):
     )
     async def get_content(
         self, content_id: ContentId, optional_user: CurrentUser | None, catalog: CatalogService
-    ) -> Content | AdminContent:
+    ) -> ContentDetail:
         if optional_user is not None and optional_user.is_admin:
-            return admin_content_from(await catalog.get_any(content_id))
-        return content_from(await catalog.get_published(content_id))
+            return content_detail_from(await catalog.get_any(content_id), admin=True)
+        return content_detail_from(await catalog.get_published(content_id), admin=False)
 
 
 class GenreController(Controller):
@@ -169,10 +171,11 @@ class AdminContentController(Controller):
     async def update_content(self, content_id: ContentId, data: ContentPatch, catalog: CatalogService) -> AdminContent:
         return admin_content_from(await catalog.update_content(content_id, data.values()))
 
-    @delete("/{content_id:uuid}", operation_id="AdminDeleteContent", status_code=HTTP_204_NO_CONTENT)
-    async def delete_content(self, content_id: ContentId, catalog: CatalogService) -> None:
-        """Delete a title, with its viewers' history of it."""
+    @delete("/{content_id:uuid}", operation_id="AdminDeleteContent", status_code=HTTP_200_OK)
+    async def delete_content(self, content_id: ContentId, catalog: CatalogService) -> ContentDeleted:
+        """Delete a title, with its viewers' history of it (200 with a message, as the seed API answers)."""
         await catalog.delete_content(content_id)
+        return ContentDeleted(message="content deleted successfully")
 
 
 class AdminGenreController(Controller):

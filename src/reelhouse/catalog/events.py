@@ -14,7 +14,7 @@ class TitlePublished(DomainEvent):
 
     content_id: UUID
     title: str
-    release_year: int
+    release_year: int | None
     genre_ids: tuple[UUID, ...]
 
 

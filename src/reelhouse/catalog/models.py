@@ -77,7 +77,7 @@ class Content(UUIDAuditBase):
     duration_seconds: Mapped[int] = mapped_column(Integer)
     #: Where the end credits begin; reaching it completes the title even before the 90 % mark.
     credits_start_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
-    release_year: Mapped[int] = mapped_column(Integer)
+    release_year: Mapped[int | None] = mapped_column(Integer, default=None)
     thumbnail_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     trailer_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     video_url: Mapped[str] = mapped_column(String(2048))

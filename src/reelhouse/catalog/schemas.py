@@ -15,8 +15,8 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from reelhouse.plans.models import AccessLevel
+from reelhouse.platform.links import Link
 
-URL_PATTERN = r"^https?://\S+$"
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 #: The first surviving motion picture is from 1888; nothing is released after 2100.
 FIRST_RELEASE_YEAR = 1888
@@ -32,7 +32,6 @@ Description = Annotated[str, Meta(max_length=5000)]
 DurationSeconds = Annotated[int, Meta(gt=0, le=MAX_DURATION_SECONDS)]
 CreditsStartSeconds = Annotated[int, Meta(gt=0, le=MAX_DURATION_SECONDS)]
 ReleaseYear = Annotated[int, Meta(ge=FIRST_RELEASE_YEAR, le=LAST_RELEASE_YEAR)]
-MediaUrl = Annotated[str, Meta(max_length=2048, pattern=URL_PATTERN, examples=["https://cdn.example.com/a.m3u8"])]
 GenreSlugs = Annotated[list[Slug], Meta(max_length=MAX_GENRES_PER_TITLE)]
 
 
@@ -79,9 +78,11 @@ class Content(Struct):
     access_level: AccessLevel
     duration_seconds: int
     genres: list[Genre]
-    release_year: int
+    release_year: int | None
     thumbnail_url: str | None
     trailer_url: str | None
+    #: Always true outside the admin routes: nobody else sees an unpublished title.
+    published: bool
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -92,12 +93,26 @@ class AdminContent(Content):
 
     credits_start_seconds: int | None
     video_url: str
-    published: bool
+
+
+class ContentDetail(Content):
+    """One title: everyone's fields, plus ``credits_start_seconds`` and ``video_url`` for administrators only.
+
+    One schema rather than a choice of two, so a client (and the OpenAPI document) always knows
+    which shape it got: the admin fields are simply absent for everyone else.
+    """
+
+    credits_start_seconds: int | UnsetType | None = UNSET
+    video_url: str | UnsetType = UNSET
 
 
 class RecommendedContent(Content):
     #: False when the user's plan does not cover the title (it is ranked after every playable one).
     accessible: bool
+
+
+class ContentDeleted(Struct):
+    message: str
 
 
 class ContentList(Struct):
@@ -130,10 +145,10 @@ class ContentWrite(Struct, kw_only=True):
     duration_seconds: DurationSeconds
     credits_start_seconds: CreditsStartSeconds | None = None
     genres: GenreSlugs = []
-    release_year: ReleaseYear
-    thumbnail_url: MediaUrl | None = None
-    trailer_url: MediaUrl | None = None
-    video_url: MediaUrl
+    release_year: ReleaseYear | None = None
+    thumbnail_url: Link | None = None
+    trailer_url: Link | None = None
+    video_url: Link
     published: bool = False
 
     def values(self) -> dict[str, Any]:
@@ -149,10 +164,10 @@ class ContentPatch(Struct, kw_only=True):
     duration_seconds: DurationSeconds | UnsetType = UNSET
     credits_start_seconds: CreditsStartSeconds | UnsetType | None = UNSET
     genres: GenreSlugs | UnsetType = UNSET
-    release_year: ReleaseYear | UnsetType = UNSET
-    thumbnail_url: MediaUrl | UnsetType | None = UNSET
-    trailer_url: MediaUrl | UnsetType | None = UNSET
-    video_url: MediaUrl | UnsetType = UNSET
+    release_year: ReleaseYear | UnsetType | None = UNSET
+    thumbnail_url: Link | UnsetType | None = UNSET
+    trailer_url: Link | UnsetType | None = UNSET
+    video_url: Link | UnsetType = UNSET
     published: bool | UnsetType = UNSET
 
     def values(self) -> dict[str, Any]:
@@ -172,6 +187,12 @@ def content_from(content: object) -> Content:
 
 def admin_content_from(content: object) -> AdminContent:
     return msgspec.convert(content, AdminContent, from_attributes=True)
+
+
+def content_detail_from(content: object, *, admin: bool) -> ContentDetail:
+    if admin:
+        return msgspec.convert(admin_content_from(content), ContentDetail, from_attributes=True)
+    return msgspec.convert(content_from(content), ContentDetail, from_attributes=True)
 
 
 def recommended_from(content: object, *, accessible: bool) -> RecommendedContent:

@@ -226,7 +226,7 @@ class NotificationService:
         content_id: uuid.UUID,
         *,
         title: str,
-        release_year: int,
+        release_year: int | None,
         genre_ids: Sequence[uuid.UUID],
         now: datetime | None = None,
     ) -> int:

@@ -30,6 +30,11 @@ def _days(count: int) -> str:
     return "tomorrow" if count == 1 else f"in {count} days"
 
 
+def _year(item: dict[str, Any]) -> str:
+    """`` (1999)`` after a title, or nothing for a title without a release year."""
+    return f" ({item['release_year']})" if item.get("release_year") else ""
+
+
 def subject_for(template: str, context: dict[str, Any]) -> str:
     if template == REMINDER_TEMPLATE:
         return f"Your {context['plan_name']} subscription ends {_days(int(context['days']))}"
@@ -71,8 +76,8 @@ def render(template: str, context: dict[str, Any], unsubscribe_url: str) -> Rend
         )
         return RenderedMail(subject, text, html)
     titles: list[dict[str, Any]] = context["titles"]
-    lines = "\n".join(f"- {item['title']} ({item['release_year']})" for item in titles)
-    items = "".join(f"<li><strong>{escape(item['title'])}</strong> ({item['release_year']})</li>" for item in titles)
+    lines = "\n".join(f"- {item['title']}{_year(item)}" for item in titles)
+    items = "".join(f"<li><strong>{escape(item['title'])}</strong>{_year(item)}</li>" for item in titles)
     text = f"Hi {name},\n\nnew in the genres you follow:\n\n{lines}" + footer
     html = _page(
         f"<p>Hi {escape(name)},</p><p>new in the genres you follow:</p><ul>{items}</ul>",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from reelhouse.accounts.auth import CurrentUser, requires_admin
-from reelhouse.plans.schemas import PlanCreate, PlanList, PlanOut, PlanPatch, plan_out
+from reelhouse.plans.schemas import PlanCreate, PlanDeleted, PlanList, PlanOut, PlanPatch, plan_out
 from reelhouse.plans.services import PlanService
 from reelhouse.platform.cache import CacheScope, public_cache
 from reelhouse.platform.pagination import Pagination
@@ -70,10 +70,14 @@ class AdminPlanController(Controller):
         "/{plan_id:uuid}",
         operation_id="AdminDeletePlan",
         status_code=HTTP_200_OK,
-        summary="Delete an unused plan (204); a plan with subscriptions is archived instead (200 with the plan)",
+        summary="Delete an unused plan; a plan with subscriptions is archived instead (is_active: false)",
     )
-    async def delete_plan(self, plan_id: PlanId, plans: PlanService) -> Response[PlanOut | None]:
+    async def delete_plan(self, plan_id: PlanId, plans: PlanService) -> PlanDeleted:
         archived = await plans.delete_plan(plan_id)
         if archived is None:
-            return Response(None, status_code=HTTP_204_NO_CONTENT)
-        return Response(plan_out(archived), status_code=HTTP_200_OK)
+            return PlanDeleted(message="plan deleted successfully", archived=False, plan=None)
+        return PlanDeleted(
+            message="plan archived: it has subscriptions, so it is kept but no longer offered",
+            archived=True,
+            plan=plan_out(archived),
+        )

@@ -67,6 +67,14 @@ class PlanOut(Struct):
     updated_at: datetime
 
 
+class PlanDeleted(Struct):
+    """A deleted plan; one that was ever subscribed to is archived instead, and comes back in ``plan``."""
+
+    message: str
+    archived: bool
+    plan: PlanOut | None
+
+
 class PlanList(Struct):
     plans: list[PlanOut]
     total: int

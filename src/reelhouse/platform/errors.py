@@ -27,6 +27,7 @@ from litestar.types import ExceptionHandlersMap
 from redis.exceptions import RedisError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from reelhouse.platform.links import LINK_PATTERN
 from reelhouse.platform.outages import is_database_unavailable
 
 logger = logging.getLogger("reelhouse.errors")
@@ -128,6 +129,8 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[
 
 
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+#: Patterns whose regex would tell a client nothing, said in words instead.
+_PATTERN_MESSAGES = {LINK_PATTERN: "Must be a relative path (/images/a.jpg) or an http(s) URL; no other scheme."}
 
 
 def _field_error(item: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +150,10 @@ def _field_error(item: dict[str, Any]) -> dict[str, Any]:
         message = "This field is required."
     elif source == "body" and not field and message == "'data'":
         message = "A JSON body is required."
+    for pattern, said in _PATTERN_MESSAGES.items():
+        # The framework quotes the pattern with its backslashes escaped.
+        if message.startswith("Expected `str` matching regex") and pattern.replace("\\", "\\\\") in message:
+            message = said
     return {"field": field, "source": source, "message": message}
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.params import Parameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from reelhouse.accounts.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
@@ -32,14 +32,12 @@ class WatchHistoryController(Controller):
     @post(
         "/",
         operation_id="RecordProgress",
-        status_code=HTTP_201_CREATED,
-        summary="Save how far you watched a title (201 for a new entry, 200 when it updates one)",
+        status_code=HTTP_200_OK,
+        summary="Save how far you watched a title (creates or updates your entry; 200 either way, as the seed API)",
     )
-    async def record(
-        self, data: ProgressReport, current_user: CurrentUser, history: WatchHistoryService
-    ) -> Response[WatchEntry]:
-        item, created = await history.record(current_user.id, data.content_id, data.watched_seconds)
-        return Response(watch_entry_from(item), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+    async def record(self, data: ProgressReport, current_user: CurrentUser, history: WatchHistoryService) -> WatchEntry:
+        item, _ = await history.record(current_user.id, data.content_id, data.watched_seconds)
+        return watch_entry_from(item)
 
     @get("/", operation_id="RecentlyWatched", summary="Recently watched, most recent first")
     async def recently_watched(

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from reelhouse.accounts.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
 from reelhouse.subscriptions.schemas import (
+    CancelledSubscription,
     ChangePlanRequest,
     SubscribeRequest,
     SubscriptionHistory,
@@ -87,8 +88,9 @@ class SubscriptionController(Controller):
     )
     async def cancel(
         self, subscription_id: SubscriptionId, current_user: CurrentUser, subscriptions: SubscriptionService
-    ) -> SubscriptionOut:
-        return subscription_out(await subscriptions.cancel(current_user.id, subscription_id), with_events=True)
+    ) -> CancelledSubscription:
+        cancelled = subscription_out(await subscriptions.cancel(current_user.id, subscription_id), with_events=True)
+        return CancelledSubscription(**msgspec.structs.asdict(cancelled), message="subscription cancelled successfully")
 
     @post(
         "/{subscription_id:uuid}/renew",

@@ -45,6 +45,12 @@ class SubscriptionOut(Struct, omit_defaults=True):
     events: list[SubscriptionEventOut] | None = None
 
 
+class CancelledSubscription(SubscriptionOut, kw_only=True):
+    """The cancelled subscription, with the seed API's confirmation ``message``."""
+
+    message: str
+
+
 class SubscriptionHistory(Struct):
     subscriptions: list[SubscriptionOut]
     total: int

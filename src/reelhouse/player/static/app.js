@@ -14,6 +14,8 @@
 (() => {
   const API = "/api/v1";
   const STORE = "reelhouse.player";
+  // Video events that send a heartbeat at once (besides the regular interval).
+  const VIDEO_EVENTS = ["play", "playing", "waiting", "pause", "seeked"];
   const $ = (id) => document.getElementById(id);
 
   // --- state ----------------------------------------------------------------------------------
@@ -58,6 +60,7 @@
   }
 
   function runtime(seconds) {
+    if (seconds < 60) return `${seconds} s`;
     const minutes = Math.round(seconds / 60);
     return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`;
   }
@@ -216,13 +219,20 @@
   }
 
   async function loadSubscription() {
-    try {
-      state.subscription = await api("GET", "/subscriptions/active");
-    } catch (error) {
-      if (error.status !== 404) throw error;
-      state.subscription = null;
-    }
+    // The newest subscription is the current one when any is (one at a time); reading the history
+    // answers 200 for a new account too, where /subscriptions/active would log a 404 in the console.
+    const history = await api("GET", "/subscriptions/history?limit=1");
+    state.subscription = history.subscriptions.find((s) => s.is_active) || null;
     renderAccount();
+  }
+
+  function playbackRefusal(error) {
+    if (error.status !== 403) return `Could not start playback: ${error.message}`;
+    // Without a plan there is no "your plan" to speak of.
+    if (error.code === "plan_required" && !state.subscription) {
+      return "This title needs a subscription. Choose a plan under Plans to watch it.";
+    }
+    return `${error.message} See Plans for a plan that includes it.`;
   }
 
   function screensAllowed() {
@@ -480,7 +490,9 @@
 
     async begin(startAt) {
       const video = this.video;
-      for (const type of ["play", "pause", "seeked"]) video.addEventListener(type, this.onVideoEvent);
+      // Tell the server at once when playback really starts, stalls, pauses or jumps, so Devices
+      // shows "playing 0:04" rather than the "buffering 0:00" of the first heartbeat.
+      for (const type of VIDEO_EVENTS) video.addEventListener(type, this.onVideoEvent);
       video.addEventListener("ended", this.onEnded);
       window.addEventListener("online", this.onOnline);
       video.src = this.grant.rendition.url;
@@ -594,7 +606,7 @@
       clearTimeout(this.reconnectTimer);
       window.removeEventListener("online", this.onOnline);
       const video = this.video;
-      for (const type of ["play", "pause", "seeked"]) video.removeEventListener(type, this.onVideoEvent);
+      for (const type of VIDEO_EVENTS) video.removeEventListener(type, this.onVideoEvent);
       video.removeEventListener("ended", this.onEnded);
       video.pause();
       video.removeAttribute("src");
@@ -731,11 +743,7 @@
           continue;
         }
         status("Not started");
-        message(
-          error.status === 403
-            ? `${error.message} See Plans for a plan that includes it.`
-            : `Could not start playback: ${error.message}`,
-        );
+        message(playbackRefusal(error));
         return;
       }
     }
