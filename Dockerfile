@@ -40,7 +40,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 
 # Migrations run at start-up (DATABASE_MIGRATE_ON_STARTUP=true, under an advisory lock).
 # Uvicorn's access log stays off: ours logs paths without query strings, which can carry tokens.
-# WEB_CONCURRENCY sets the worker count. X-Forwarded-For is read by the app itself, only from TRUSTED_PROXIES.
+# WEB_CONCURRENCY sets the worker count. X-Forwarded-For is read by the app itself, only from TRUSTED_PROXIES. No Server header.
 # No per-message compression: heartbeat frames are tiny, and each compressing socket holds tens of KB of zlib state.
 # Protocol pings once a minute: players already heartbeat every HEARTBEAT_INTERVAL_SECONDS.
-CMD ["sh", "-c", "exec uvicorn --factory reelhouse.app:create_app --host \"$HOST\" --port \"$PORT\" --no-access-log --no-proxy-headers --ws-per-message-deflate false --ws-ping-interval 60"]
+CMD ["sh", "-c", "exec uvicorn --factory reelhouse.app:create_app --host \"$HOST\" --port \"$PORT\" --no-access-log --no-proxy-headers --no-server-header --ws-per-message-deflate false --ws-ping-interval 60"]

@@ -119,6 +119,9 @@ def register_commands(cli: click.Group) -> None:
 
 def main() -> None:
     os.environ.setdefault("LITESTAR_APP", "reelhouse.app:create_app")
+    # `reelhouse run` starts uvicorn, which would otherwise believe X-Forwarded-For from 127.0.0.1
+    # and rewrite the client address; the app reads that header itself, from TRUSTED_PROXIES only.
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     from litestar.cli.main import litestar_group
 
     litestar_group()
