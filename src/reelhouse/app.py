@@ -45,6 +45,7 @@ from reelhouse.platform.db import upgrade_database_async
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
 from reelhouse.platform.headers import add_security_headers
 from reelhouse.platform.health import HealthController
+from reelhouse.platform.hosts import HostGuardMiddleware
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
 from reelhouse.platform.metrics import metrics_controller, prometheus_config
@@ -170,6 +171,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.before_send.append(add_security_headers)
         app_config.middleware[:0] = [
             RequestIdMiddleware(),
+            HostGuardMiddleware(settings.server.allowed_hosts),
             RateLimitMiddleware(
                 components.backends.rate_limiter,
                 settings.rate_limit,

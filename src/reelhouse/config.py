@@ -47,6 +47,8 @@ class ServerSettings:
     port: int = setting("PORT", 8000)
     workers: int = setting("WEB_CONCURRENCY", 1)
     public_url: str = setting("PUBLIC_URL", "")
+    #: Host names requests may use (``*.example.com`` for subdomains); empty: any.
+    allowed_hosts: list[str] = setting("ALLOWED_HOSTS", [])
     request_max_body_bytes: int = setting("REQUEST_MAX_BODY_BYTES", 1_048_576)
     cors_allowed_origins: list[str] = setting("CORS_ALLOWED_ORIGINS", [])
     trusted_proxies: list[str] = setting("TRUSTED_PROXIES", [])
@@ -341,6 +343,11 @@ def _validate(settings: Settings) -> None:
     reminder_days = settings.notifications.reminder_days
     if not all(day.isdigit() and int(day) >= 1 for day in reminder_days):
         raise SettingsError(f"REMINDER_DAYS must list whole numbers of days, at least 1, not {reminder_days!r}")
+    public_url = settings.server.public_url
+    if public_url and (not public_url.startswith(("http://", "https://")) or "?" in public_url or "#" in public_url):
+        raise SettingsError(
+            "PUBLIC_URL must be an http:// or https:// URL without a query, e.g. https://tv.example.com"
+        )
     if settings.notifications.smtp_url and not settings.notifications.smtp_url.startswith(("smtp://", "smtps://")):
         raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
     try:
@@ -363,6 +370,8 @@ def check_production(settings: Settings) -> None:
         problems.append("ADMIN_PASSWORD is a default or empty password")
     elif admin_password and len(admin_password) < MIN_ADMIN_PASSWORD_LENGTH:
         problems.append(f"ADMIN_PASSWORD is shorter than {MIN_ADMIN_PASSWORD_LENGTH} characters")
+    if not settings.server.public_url:
+        problems.append("PUBLIC_URL is not set (links in answers and mail are built from it)")
     database_password = _url_password(settings.database.url)
     if database_password is not None and database_password.lower() in DEFAULT_PASSWORDS:
         problems.append("DATABASE_URL uses a default password")

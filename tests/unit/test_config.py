@@ -26,6 +26,7 @@ GOOD_PRODUCTION = {
     "JWT_SECRET": GOOD_SECRET,
     "DATABASE_URL": "postgresql://reelhouse:s3cret-and-long@db.internal:5432/reelhouse",
     "REDIS_URL": "redis://cache.internal:6379/0",
+    "PUBLIC_URL": "https://tv.example.com",
 }
 
 
@@ -188,6 +189,23 @@ class TestProductionRefusesWeakSecrets:
         assert "JWT_SECRET" in message
         assert "ADMIN_PASSWORD" in message
         assert "DATABASE_URL" in message
+
+    def test_production_needs_a_public_url(self, load):
+        with pytest.raises(SettingsError, match="PUBLIC_URL is not set"):
+            load({**GOOD_PRODUCTION, "PUBLIC_URL": ""})
+
+    @pytest.mark.parametrize("url", ["tv.example.com", "ftp://tv.example.com", "https://tv.example.com/?x=1"])
+    def test_a_public_url_must_be_an_http_origin(self, load, url):
+        with pytest.raises(SettingsError, match="PUBLIC_URL must be an http"):
+            load({"PUBLIC_URL": url})
+
+    def test_allowed_hosts_come_from_the_environment_or_the_toml_file(self, load):
+        assert load().server.allowed_hosts == []
+        assert load({"ALLOWED_HOSTS": "tv.example.com, *.tv.example.com"}).server.allowed_hosts == [
+            "tv.example.com",
+            "*.tv.example.com",
+        ]
+        assert load(toml='[server]\nallowed_hosts = ["a.example"]\n').server.allowed_hosts == ["a.example"]
 
     def test_development_accepts_what_production_refuses(self, load):
         settings = load({"ADMIN_EMAIL": "root@example.com", "ADMIN_PASSWORD": "admin"})

@@ -9,12 +9,14 @@ from litestar import Controller, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from msgspec import Struct
 
+from reelhouse.platform.hosts import ANY_HOST
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger(__name__)
 
-NO_LIMITS = {"exclude_from_auth": True, "exclude_from_rate_limit": True}
+NO_LIMITS = {"exclude_from_auth": True, "exclude_from_rate_limit": True, ANY_HOST: True}
 
 
 class Health(Struct):
