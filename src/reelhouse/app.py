@@ -155,7 +155,9 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.plugins.append(components.channels)
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         streams = components.backends.streams
-        app_config.route_handlers.append(metrics_controller(lambda: refresh_live_sessions(streams)))
+        app_config.route_handlers.append(
+            metrics_controller(lambda: refresh_live_sessions(streams), settings.server.metrics_token)
+        )
         app_config.route_handlers.append(player_router())  # the reference web player at /player
         app_config.dependencies.update(components.dependencies())
         app_config.dependencies.update(

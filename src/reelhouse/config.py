@@ -27,6 +27,7 @@ Environment = Literal["development", "test", "production"]
 DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
 MIN_JWT_SECRET_BYTES = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+MIN_METRICS_TOKEN_LENGTH = 24
 
 
 class SettingsError(RuntimeError):
@@ -55,6 +56,8 @@ class ServerSettings:
     log_level: str = setting("LOG_LEVEL", "INFO")
     #: How long each instance answers anonymous plan and catalog reads from memory; 0: never.
     public_cache_seconds: int = setting("PUBLIC_CACHE_SECONDS", 30)
+    #: ``Authorization: Bearer <token>`` that /metrics requires; empty: /metrics answers loopback only.
+    metrics_token: str = setting("METRICS_TOKEN", "", secret=True)
 
     @cached_property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
@@ -108,6 +111,8 @@ class RateLimitSettings:
     anonymous_per_minute: int = setting("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 60)
     user_per_minute: int = setting("RATE_LIMIT_USER_PER_MINUTE", 300)
     auth_per_minute: int = setting("RATE_LIMIT_AUTH_PER_MINUTE", 10)
+    #: Readiness probes (/ready) per client IP.
+    probe_per_minute: int = setting("RATE_LIMIT_PROBE_PER_MINUTE", 120)
 
 
 @dataclass(frozen=True)
@@ -312,6 +317,7 @@ _AT_LEAST_ONE = frozenset(
         "RATE_LIMIT_ANONYMOUS_PER_MINUTE",
         "RATE_LIMIT_USER_PER_MINUTE",
         "RATE_LIMIT_AUTH_PER_MINUTE",
+        "RATE_LIMIT_PROBE_PER_MINUTE",
         "HEARTBEAT_INTERVAL_SECONDS",
         "HEARTBEAT_GRACE_INTERVALS",
         "PROGRESS_FLUSH_SECONDS",
@@ -370,6 +376,8 @@ def check_production(settings: Settings) -> None:
         problems.append("ADMIN_PASSWORD is a default or empty password")
     elif admin_password and len(admin_password) < MIN_ADMIN_PASSWORD_LENGTH:
         problems.append(f"ADMIN_PASSWORD is shorter than {MIN_ADMIN_PASSWORD_LENGTH} characters")
+    if settings.server.metrics_token and len(settings.server.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+        problems.append(f"METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_LENGTH} characters")
     if not settings.server.public_url:
         problems.append("PUBLIC_URL is not set (links in answers and mail are built from it)")
     database_password = _url_password(settings.database.url)

@@ -207,6 +207,19 @@ class TestProductionRefusesWeakSecrets:
         ]
         assert load(toml='[server]\nallowed_hosts = ["a.example"]\n').server.allowed_hosts == ["a.example"]
 
+    def test_a_short_metrics_token_is_refused_in_production(self, load):
+        with pytest.raises(SettingsError, match="METRICS_TOKEN is shorter than 24"):
+            load({**GOOD_PRODUCTION, "METRICS_TOKEN": "short"})
+        assert load({**GOOD_PRODUCTION, "METRICS_TOKEN": "t" * 24}).server.metrics_token == "t" * 24
+
+    def test_the_metrics_token_is_a_secret_and_the_probe_limit_a_setting(self, load):
+        settings = load({"METRICS_TOKEN": "scraper-token", "RATE_LIMIT_PROBE_PER_MINUTE": "30"})
+        assert redacted(settings)["server"]["metrics_token"] == "***"
+        assert settings.rate_limit.probe_per_minute == 30
+        assert load().rate_limit.probe_per_minute == 120
+        with pytest.raises(SettingsError, match="RATE_LIMIT_PROBE_PER_MINUTE must be at least 1"):
+            load({"RATE_LIMIT_PROBE_PER_MINUTE": "0"})
+
     def test_development_accepts_what_production_refuses(self, load):
         settings = load({"ADMIN_EMAIL": "root@example.com", "ADMIN_PASSWORD": "admin"})
         assert settings.admin.password == "admin"
