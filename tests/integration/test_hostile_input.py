@@ -12,7 +12,6 @@ from litestar import get
 from sqlalchemy import text
 
 from helpers import auth, login, register
-from reelhouse.platform.db import session_scope
 
 PROFILE = "/api/v1/users/profile"
 LOGIN = "/api/v1/auth/login"
@@ -143,9 +142,9 @@ class TestDatabaseRefusals:
 
         @get("/test-only/cast", opt={"exclude_from_auth": True})
         async def cast(value: str) -> dict[str, int]:
-            services = app.state.services
-            async with session_scope(services.db_config) as session:
-                number = await session.scalar(text("SELECT CAST(CAST(:value AS text) AS integer)"), {"value": value})
+            async with app.state.components.db_config.get_engine().connect() as connection:
+                statement = text("SELECT CAST(CAST(:value AS text) AS integer)")
+                number = await connection.scalar(statement, {"value": value})
             return {"number": int(number)}
 
         async with make_client() as client:
@@ -157,8 +156,8 @@ class TestDatabaseRefusals:
 
         @get("/test-only/echo", opt={"exclude_from_auth": True})
         async def echo(value: int) -> dict[str, int]:
-            async with session_scope(app.state.services.db_config) as session:
-                number = await session.scalar(text("SELECT CAST(:value AS integer)"), {"value": value})
+            async with app.state.components.db_config.get_engine().connect() as connection:
+                number = await connection.scalar(text("SELECT CAST(:value AS integer)"), {"value": value})
             return {"number": int(number)}
 
         async with make_client() as client:

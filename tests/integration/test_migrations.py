@@ -236,9 +236,9 @@ class TestCanonicalEmails:
         from datetime import UTC, datetime, timedelta
 
         from sqlalchemy import select
+        from sqlalchemy.ext.asyncio import AsyncSession
 
         from reelhouse.accounts.models import User
-        from reelhouse.platform.db import session_scope
 
         config = build_sqlalchemy_config(settings)
         upgrade_database(config, "0005")
@@ -247,7 +247,7 @@ class TestCanonicalEmails:
         async def insert_then_read(after_upgrade: bool) -> dict[str, str]:
             engine_config = build_sqlalchemy_config(settings)
             try:
-                async with session_scope(engine_config) as session:
+                async with AsyncSession(engine_config.get_engine()) as session, session.begin():
                     if not after_upgrade:
                         for index, (email, _) in enumerate(TestCanonicalEmails.STORED):
                             session.add(
