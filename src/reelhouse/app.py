@@ -211,7 +211,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
                 }
             ),
-            security=[{"BearerToken": []}],
+            # A bearer token, or none on public routes (each guarded route refuses anonymous callers with 401).
+            security=[{"BearerToken": []}, {}],
             tags=[
                 Tag(name="Health"),
                 Tag(name="Auth", description="Register, sign in, refresh and sign out"),

@@ -53,3 +53,13 @@ def test_the_servers_we_start_do_not_announce_themselves():
         (command,) = re.findall(r"exec uvicorn [^\n]*", path.read_text())
         assert "--no-server-header" in command, path
         assert "--no-proxy-headers" in command, path
+
+
+async def test_options_lists_every_method_of_the_path(client):
+    """GET and POST /auth/refresh come from two handlers; OPTIONS names both, as 405 does."""
+    for path in ("/api/v1/auth/refresh", "/api/v1/notifications/unsubscribe"):
+        options = await client.options(path)
+        assert options.status_code == 204
+        assert set(options.headers["allow"].split(", ")) == {"GET", "POST", "OPTIONS"}, path
+        refused = await client.delete(path)
+        assert set(refused.headers["allow"].split(", ")) == set(options.headers["allow"].split(", "))

@@ -9,6 +9,10 @@
   sign-in, register and refresh, and every signed-in answer, stay out of shared and browser caches.
 
 A header the handler set itself is kept (media answers choose their own caching).
+
+:func:`add_security_headers` also corrects ``Allow`` on the framework's automatic ``OPTIONS``
+answers: when one path's methods come from several handlers, Litestar's answer lists only some
+of them (the 405 answer lists them all).
 """
 
 from __future__ import annotations
@@ -47,10 +51,20 @@ def wanted_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def _every_method_of_the_path(scope: Scope) -> bytes | None:
+    handler, app = scope.get("route_handler"), scope.get("litestar_app")
+    if handler is None or app is None:
+        return None
+    methods = {method for path in handler.paths for method in app.route_handler_method_map.get(path, {})}
+    return ", ".join(sorted(methods)).encode() if methods else None
+
+
 async def add_security_headers(message: Message, scope: Scope) -> None:
     """A ``before_send`` hook: adds each protective header the answer does not already have."""
     if message["type"] != "http.response.start":
         return
     headers = list(message.get("headers", []))
+    if scope.get("method") == "OPTIONS" and (allow := _every_method_of_the_path(scope)) is not None:
+        headers = [(name, allow if name.lower() == b"allow" else value) for name, value in headers]
     present = {name.lower() for name, _ in headers}
     message["headers"] = headers + [(name, value) for name, value in wanted_headers(scope) if name not in present]
