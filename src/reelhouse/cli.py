@@ -42,15 +42,20 @@ def users_group() -> None:
 @click.option("--name", default="Administrator", show_default=True, help="Display name.")
 def create_admin(app: Litestar, email: str, password: str | None, name: str) -> None:
     """Create an administrator, or make an existing account one (and set its password)."""
+    from reelhouse.accounts.emails import InvalidEmail
     from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
     from reelhouse.accounts.schemas import EMAIL_PATTERN
     from reelhouse.accounts.services import normalize_email
     from reelhouse.platform.db import upgrade_database
 
-    email = normalize_email(email)
-    # The same rule registration applies, so the CLI cannot create an account the API would refuse.
-    if len(email) > 320 or not re.fullmatch(EMAIL_PATTERN, email):
+    # The same rules registration applies, so the CLI cannot create an account the API would refuse.
+    if len(email) > 320 or not re.fullmatch(EMAIL_PATTERN, email.strip()):
         raise click.BadParameter("must be an email address like admin@example.com", param_hint="--email")
+    try:
+        email = normalize_email(email)
+    except InvalidEmail as exc:
+        reason = exc.extra["errors"][0]["message"]
+        raise click.BadParameter(f"cannot be used: {reason}", param_hint="--email") from None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:

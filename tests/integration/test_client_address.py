@@ -7,10 +7,15 @@ under one key, so a caller cannot pick a fresh rate-limit key per request.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
-from servers import running_servers, server_environ
+from conftest import ROOT
+from servers import free_ports, running_servers, server_environ, stop, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -38,3 +43,25 @@ def test_requests_without_forwarded_for_keep_their_own_address(tmp_path):
         direct = httpx.get(f"{url}/api/v1/plans", timeout=10).status_code
     assert forged[-1] == 429
     assert direct == 200  # 127.0.0.1's own bucket is not the shared one
+
+
+def test_reelhouse_run_does_not_let_uvicorn_rewrite_the_client_address(tmp_path):
+    """``reelhouse run`` (Litestar's run command) starts uvicorn with its defaults otherwise."""
+    environ = server_environ(tmp_path, RATE_LIMIT_ENABLED="true", RATE_LIMIT_ANONYMOUS_PER_MINUTE=str(LIMIT))
+    (port,) = free_ports(1)
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "reelhouse-run.log"
+    command = [str(Path(sys.executable).parent / "reelhouse"), "run", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_healthy(url, process, log)
+        forged = [
+            httpx.get(f"{url}/api/v1/plans", headers={"X-Forwarded-For": f"192.0.2.{n}"}, timeout=10).status_code
+            for n in range(1, LIMIT + 2)
+        ]
+        direct = httpx.get(f"{url}/api/v1/plans", timeout=10).status_code
+    finally:
+        stop([process])
+    # Counted as 127.0.0.1 itself: the forged addresses and the direct request share its bucket.
+    assert forged == [200] * LIMIT + [429]
+    assert direct == 429

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request
@@ -34,6 +34,9 @@ from reelhouse.platform.errors import DomainError, InvalidInput
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
+
+#: Route ``opt`` key of handlers that check their own path and query (no string reaches a database).
+OWN_INPUT_CHECKS = "own_input_checks"
 
 #: Deeper JSON is refused: no request schema nests more than a few levels.
 MAX_JSON_DEPTH = 32
@@ -202,12 +205,17 @@ class ReelhouseRequest(Request[Any, Any, Any]):
 
 
 class InputGuardMiddleware(ASGIMiddleware):
-    """Refuses control characters in the path (400) and in query parameters (422, naming them)."""
+    """Refuses control characters in the path (400) and in query parameters (422, naming them).
+
+    Routes whose ``opt`` sets :data:`OWN_INPUT_CHECKS` judge their raw path and query themselves
+    (signed media URLs: anything unsigned is their 403, any other name their 404).
+    """
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+    exclude_opt_key = OWN_INPUT_CHECKS
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if text_problem(unquote(scope.get("path", ""), errors="replace")) is not None:
+        if text_problem(scope.get("path", "")) is not None:  # the server has percent-decoded it
             raise BadPath()
         if raw_query := scope.get("query_string", b""):
             errors = query_errors(raw_query)
@@ -237,6 +245,7 @@ def query_errors(raw_query: bytes) -> list[dict[str, str]]:
 __all__ = [
     "LINE_BREAKS_ALLOWED",
     "MAX_JSON_DEPTH",
+    "OWN_INPUT_CHECKS",
     "InputGuardMiddleware",
     "InvalidJson",
     "ReelhouseRequest",
