@@ -42,6 +42,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # Migrations run at start-up (DATABASE_MIGRATE_ON_STARTUP=true, under an advisory lock).
 # `reelhouse run` is uvicorn with the same flags as scripts/run (SERVER_FLAGS in src/reelhouse/cli.py):
 # no access log (ours logs paths without query strings, which can carry tokens), no uvicorn proxy
-# headers (the app reads X-Forwarded-For itself, only from TRUSTED_PROXIES), no per-message
+# headers (the app reads X-Forwarded-For itself, only from TRUSTED_PROXIES), no Server header, no per-message
 # compression, protocol pings once a minute. HOST and PORT choose where; WEB_CONCURRENCY the workers.
 CMD ["reelhouse", "run"]

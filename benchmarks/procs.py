@@ -54,6 +54,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"{name}.log"
         self.command = server_command(server, factory, self.port)
+        # Production wants PUBLIC_URL: the origin of the stream and websocket URLs this server hands out.
+        environ = {**environ, "PUBLIC_URL": self.url}
         with self.log.open("wb") as output:
             self.process = subprocess.Popen(  # noqa: S603  (our own server, fixed arguments)
                 self.command, cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT

@@ -125,6 +125,8 @@ def api_environ(database_url: str, redis_prefix: str, secret: str, var_dir: Path
         "VAR_DIR": str(var_dir),
         "REELHOUSE_ENV_FILE": str(var_dir / "no.env"),
         "LOG_LEVEL": "WARNING",
+        # Each server process sets its own (benchmarks/procs.py); this one serves the in-process migration.
+        "PUBLIC_URL": "http://127.0.0.1",
     }
 
 

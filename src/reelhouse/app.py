@@ -43,13 +43,16 @@ from reelhouse.platform.cache import PublicCacheMiddleware
 from reelhouse.platform.client_ip import client_ip
 from reelhouse.platform.db import upgrade_database_async
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
+from reelhouse.platform.headers import add_security_headers
 from reelhouse.platform.health import HealthController
+from reelhouse.platform.hosts import HostGuardMiddleware
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
 from reelhouse.platform.metrics import metrics_controller, prometheus_config
 from reelhouse.platform.openapi import install as install_openapi_document
 from reelhouse.platform.pagination import provide_pagination
 from reelhouse.platform.ratelimit import RateLimitMiddleware
+from reelhouse.platform.requests import InputGuardMiddleware, ReelhouseRequest
 from reelhouse.platform.runtime import tune_garbage_collector
 from reelhouse.playback.controllers import WatchHistoryController
 from reelhouse.playback.events import ensure_event_partitions
@@ -155,12 +158,15 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             return client_ip(scope, trusted_proxies)
 
         app_config.debug = False
+        app_config.request_class = ReelhouseRequest  # strict JSON bodies (platform/requests.py)
         # For the CLI commands and the tests, which stand above everything; no handler reads it.
         app_config.state.components = components
         app_config.plugins.append(SQLAlchemyPlugin(config=components.db_config))
         app_config.route_handlers.extend(ROUTE_HANDLERS)
         streams = components.backends.streams
-        app_config.route_handlers.append(metrics_controller(lambda: refresh_live_sessions(streams)))
+        app_config.route_handlers.append(
+            metrics_controller(lambda: refresh_live_sessions(streams), settings.server.metrics_token)
+        )
         app_config.route_handlers.append(player_router())  # the reference web player at /player
         app_config.route_handlers.append(swagger_ui.assets_router())  # Swagger UI's scripts and styles
         app_config.dependencies.update(components.dependencies())
@@ -174,14 +180,17 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         )
         app_config.exception_handlers.update(EXCEPTION_HANDLERS)
         app_config.before_send.append(stamp_response)
+        app_config.before_send.append(add_security_headers)
         app_config.middleware[:0] = [
             RequestIdMiddleware(),
+            HostGuardMiddleware(settings.server.allowed_hosts),
             RateLimitMiddleware(
                 components.backends.rate_limiter,
                 settings.rate_limit,
                 trusted_proxies,
                 components.authenticator.user_of,
             ),
+            InputGuardMiddleware(),  # control characters in the path or the query string
             PublicCacheMiddleware(components.public_cache),  # anonymous reads only: before authentication
             DefineMiddleware(AccessTokenMiddleware, authenticator=components.authenticator),
             prometheus_config().middleware,  # inside auth and rate limits, whose refusals raise past it

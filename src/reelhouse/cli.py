@@ -48,6 +48,7 @@ SERVER_FLAGS = (
     "reelhouse.app:create_app",
     "--no-access-log",
     "--no-proxy-headers",
+    "--no-server-header",
     "--ws-per-message-deflate",
     "false",
     "--ws-ping-interval",
@@ -74,15 +75,20 @@ def users_group() -> None:
 @click.option("--name", default="Administrator", show_default=True, help="Display name.")
 def create_admin(app: Litestar, email: str, password: str | None, name: str) -> None:
     """Create an administrator, or make an existing account one (and set its password)."""
+    from reelhouse.accounts.emails import InvalidEmail
     from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
     from reelhouse.accounts.schemas import EMAIL_PATTERN
     from reelhouse.accounts.services import normalize_email
     from reelhouse.platform.db import upgrade_database
 
-    email = normalize_email(email)
-    # The same rule registration applies, so the CLI cannot create an account the API would refuse.
-    if len(email) > 320 or not re.fullmatch(EMAIL_PATTERN, email):
+    # The same rules registration applies, so the CLI cannot create an account the API would refuse.
+    if len(email) > 320 or not re.fullmatch(EMAIL_PATTERN, email.strip()):
         raise click.BadParameter("must be an email address like admin@example.com", param_hint="--email")
+    try:
+        email = normalize_email(email)
+    except InvalidEmail as exc:
+        reason = exc.extra["errors"][0]["message"]
+        raise click.BadParameter(f"cannot be used: {reason}", param_hint="--email") from None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
@@ -182,6 +188,9 @@ def register_commands(cli: click.Group) -> None:
 
 def main() -> None:
     os.environ.setdefault("LITESTAR_APP", "reelhouse.app:create_app")
+    # `reelhouse run` starts uvicorn, which would otherwise believe X-Forwarded-For from 127.0.0.1
+    # and rewrite the client address; the app reads that header itself, from TRUSTED_PROXIES only.
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     from litestar.cli.main import litestar_group
 
     litestar_group.help = PRODUCT_HELP

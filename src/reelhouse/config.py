@@ -27,6 +27,7 @@ Environment = Literal["development", "test", "production"]
 DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
 MIN_JWT_SECRET_BYTES = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+MIN_METRICS_TOKEN_LENGTH = 24
 
 
 class SettingsError(RuntimeError):
@@ -47,12 +48,16 @@ class ServerSettings:
     port: int = setting("PORT", 8000)
     workers: int = setting("WEB_CONCURRENCY", 1)
     public_url: str = setting("PUBLIC_URL", "")
+    #: Host names requests may use (``*.example.com`` for subdomains); empty: any.
+    allowed_hosts: list[str] = setting("ALLOWED_HOSTS", [])
     request_max_body_bytes: int = setting("REQUEST_MAX_BODY_BYTES", 1_048_576)
     cors_allowed_origins: list[str] = setting("CORS_ALLOWED_ORIGINS", [])
     trusted_proxies: list[str] = setting("TRUSTED_PROXIES", [])
     log_level: str = setting("LOG_LEVEL", "INFO")
     #: How long each instance answers anonymous plan and catalog reads from memory; 0: never.
     public_cache_seconds: int = setting("PUBLIC_CACHE_SECONDS", 30)
+    #: ``Authorization: Bearer <token>`` that /metrics requires; empty: /metrics answers loopback only.
+    metrics_token: str = setting("METRICS_TOKEN", "", secret=True)
 
     @cached_property
     def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
@@ -109,6 +114,8 @@ class RateLimitSettings:
     anonymous_per_minute: int = setting("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 60)
     user_per_minute: int = setting("RATE_LIMIT_USER_PER_MINUTE", 300)
     auth_per_minute: int = setting("RATE_LIMIT_AUTH_PER_MINUTE", 10)
+    #: Readiness probes (/ready) per client IP.
+    probe_per_minute: int = setting("RATE_LIMIT_PROBE_PER_MINUTE", 120)
 
 
 @dataclass(frozen=True)
@@ -317,6 +324,7 @@ _AT_LEAST_ONE = frozenset(
         "RATE_LIMIT_ANONYMOUS_PER_MINUTE",
         "RATE_LIMIT_USER_PER_MINUTE",
         "RATE_LIMIT_AUTH_PER_MINUTE",
+        "RATE_LIMIT_PROBE_PER_MINUTE",
         "HEARTBEAT_INTERVAL_SECONDS",
         "HEARTBEAT_GRACE_INTERVALS",
         "PROGRESS_FLUSH_SECONDS",
@@ -348,6 +356,11 @@ def _validate(settings: Settings) -> None:
     reminder_days = settings.notifications.reminder_days
     if not all(day.isdigit() and int(day) >= 1 for day in reminder_days):
         raise SettingsError(f"REMINDER_DAYS must list whole numbers of days, at least 1, not {reminder_days!r}")
+    public_url = settings.server.public_url
+    if public_url and (not public_url.startswith(("http://", "https://")) or "?" in public_url or "#" in public_url):
+        raise SettingsError(
+            "PUBLIC_URL must be an http:// or https:// URL without a query, e.g. https://tv.example.com"
+        )
     if settings.notifications.smtp_url and not settings.notifications.smtp_url.startswith(("smtp://", "smtps://")):
         raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
     try:
@@ -370,6 +383,10 @@ def check_production(settings: Settings) -> None:
         problems.append("ADMIN_PASSWORD is a default or empty password")
     elif admin_password and len(admin_password) < MIN_ADMIN_PASSWORD_LENGTH:
         problems.append(f"ADMIN_PASSWORD is shorter than {MIN_ADMIN_PASSWORD_LENGTH} characters")
+    if settings.server.metrics_token and len(settings.server.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+        problems.append(f"METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_LENGTH} characters")
+    if not settings.server.public_url:
+        problems.append("PUBLIC_URL is not set (links in answers and mail are built from it)")
     database_password = _url_password(settings.database.url)
     if database_password is not None and database_password.lower() in DEFAULT_PASSWORDS:
         problems.append("DATABASE_URL uses a default password")

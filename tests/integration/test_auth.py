@@ -105,8 +105,18 @@ class TestRegister:
         assert response.status_code == 422
         assert "name" in error_fields(response.json())
 
-    async def test_is_admin_and_unknown_fields_in_the_body_are_ignored(self, client):
-        body = await register(client, email="mallory@example.com", is_admin=True, is_active=False, role="admin")
+    async def test_an_unknown_field_is_refused_by_name(self, client):
+        response = await client.post(
+            "/api/v1/auth/register",
+            json={"email": "mallory@example.com", "password": "correct horse battery", "name": "M", "role": "admin"},
+        )
+        assert response.status_code == 422
+        assert [(e["field"], e["message"]) for e in response.json()["errors"]] == [("role", "Unknown field.")]
+        login = {"email": "mallory@example.com", "password": "correct horse battery"}
+        assert (await client.post("/api/v1/auth/login", json=login)).status_code == 401
+
+    async def test_is_admin_and_is_active_in_the_body_are_ignored(self, client):
+        body = await register(client, email="mallory@example.com", is_admin=True, is_active=False)
         assert body["user"]["is_admin"] is False
         profile = await client.get("/api/v1/users/profile", headers=auth(body["token"]))
         assert profile.json()["is_admin"] is False

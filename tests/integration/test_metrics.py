@@ -1,4 +1,4 @@
-"""``/metrics``: Prometheus text format, open to the scraper, and playback counters that move.
+"""``/metrics``: Prometheus text format, for the scraper only, and playback counters that move.
 
 The metric objects are process-wide (several apps live in one test process), so every
 assertion compares a scrape before with a scrape after.
@@ -9,11 +9,21 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from catalog_helpers import create_title, new_admin
 from prometheus_client.parser import text_string_to_metric_families
 from test_playback import PLAYBACK, create_plan, expect_termination, heartbeat, started, subscriber, ws_path
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
+METRICS_TOKEN = "scraper-token-0123456789abcdef"
+AS_SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
+@pytest.fixture
+async def client(make_client):
+    """The app with a metrics token (the test client's peer is not a loopback address)."""
+    async with make_client(METRICS_TOKEN=METRICS_TOKEN) as client:
+        yield client
 
 
 def parse(text: str) -> dict[Sample, float]:
@@ -25,7 +35,7 @@ def parse(text: str) -> dict[Sample, float]:
 
 
 async def scrape(client) -> dict[Sample, float]:
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=AS_SCRAPER)
     assert response.status_code == 200, response.text
     return parse(response.text)
 
@@ -47,7 +57,7 @@ def http_requests(metrics: dict[Sample, float], method: str, path: str, status: 
 
 
 async def test_metrics_answer_in_the_prometheus_text_format(client):
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=AS_SCRAPER)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     families = {family.name for family in text_string_to_metric_families(response.text)}
@@ -64,14 +74,39 @@ async def test_metrics_answer_in_the_prometheus_text_format(client):
     assert "/metrics" not in (await client.get("/schema/openapi.json")).json()["paths"]
 
 
-async def test_metrics_need_no_token_and_are_never_rate_limited(make_client):
-    async with make_client(RATE_LIMIT_ENABLED="true", RATE_LIMIT_ANONYMOUS_PER_MINUTE="2") as client:
+async def test_metrics_need_the_metrics_token_and_are_never_rate_limited(make_client):
+    settings = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_ANONYMOUS_PER_MINUTE": "2", "METRICS_TOKEN": METRICS_TOKEN}
+    async with make_client(**settings) as client:
         statuses = [(await client.get("/api/v1/plans")).status_code for _ in range(3)]
         assert statuses[-1] == 429, statuses
         for _ in range(5):
-            response = await client.get("/metrics", headers={"Authorization": "Bearer not-a-token"})
+            response = await client.get("/metrics", headers=AS_SCRAPER)
             assert response.status_code == 200
             assert "RateLimit" not in response.headers
+        for headers in ({}, {"Authorization": "Bearer not-the-token"}, {"Authorization": METRICS_TOKEN}):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.json()["code"] == "metrics_token_required"
+            assert "reelhouse_" not in refused.text
+
+
+async def test_without_a_token_metrics_answer_only_a_scraper_on_this_host(make_client):
+    async with make_client() as client:
+        refused = await client.get("/metrics")  # the test client's peer is "testclient", not loopback
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "metrics_forbidden"
+
+
+def test_without_a_token_a_loopback_scraper_is_answered_but_not_a_forwarded_address(tmp_path):
+    import httpx
+
+    from servers import running_servers, server_environ
+
+    with running_servers(server_environ(tmp_path), 1, tmp_path) as (url,):
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 200
+        # Plain uvicorn rewrites the peer from X-Forwarded-For; the app does not believe it.
+        forged = httpx.get(f"{url}/metrics", headers={"X-Forwarded-For": "127.0.0.1"}, timeout=10)
+        assert forged.status_code == 403
 
 
 async def test_http_requests_are_counted_per_route_template(client):

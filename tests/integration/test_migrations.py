@@ -216,3 +216,63 @@ class TestCommandLine:
 
         assert result.returncode == 0, result.stdout
         assert sqlite_versions(tmp_path / "reelhouse.db") == [HEAD]
+
+
+class TestCanonicalEmails:
+    """Revision 0007 rewrites stored addresses in the canonical form sign-in looks up."""
+
+    STORED = [  # (stored before 0007, stored after)
+        ("ada@d.test.", "ada@d.test"),
+        ("\uff42\uff4f\uff42@d.test", "bob@d.test"),
+        ("eve@b\u00fccher.example", "eve@xn--bcher-kva.example"),
+        ("carol@example.com", "carol@example.com"),
+        ("dave@example.com", "dave@example.com"),
+        ("dave@example.com.", "dave@example.com."),  # the canonical form is taken: left alone
+        ("ma\u200bllory@example.com", "ma\u200bllory@example.com"),  # no canonical form: left alone
+    ]
+
+    @staticmethod
+    def migrate_with_users(settings) -> dict[str, str]:
+        from datetime import UTC, datetime, timedelta
+
+        from sqlalchemy import select
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from reelhouse.accounts.models import User
+
+        config = build_sqlalchemy_config(settings)
+        upgrade_database(config, "0005")
+        started = datetime(2026, 1, 1, tzinfo=UTC)
+
+        async def insert_then_read(after_upgrade: bool) -> dict[str, str]:
+            engine_config = build_sqlalchemy_config(settings)
+            try:
+                async with AsyncSession(engine_config.get_engine()) as session, session.begin():
+                    if not after_upgrade:
+                        for index, (email, _) in enumerate(TestCanonicalEmails.STORED):
+                            session.add(
+                                User(
+                                    email=email,
+                                    password_hash="x",
+                                    name=f"user {index}",
+                                    created_at=started + timedelta(minutes=index),
+                                )
+                            )
+                        return {}
+                    rows = (await session.execute(select(User.name, User.email))).all()
+                    return {str(name): str(email) for name, email in rows}
+            finally:
+                await engine_config.get_engine().dispose()
+
+        asyncio.run(insert_then_read(False))
+        upgrade_database(build_sqlalchemy_config(settings))
+        return asyncio.run(insert_then_read(True))
+
+    def expected(self) -> dict[str, str]:
+        return {f"user {index}": after for index, (_, after) in enumerate(self.STORED)}
+
+    def test_on_postgresql(self, fresh_postgres):
+        assert self.migrate_with_users(build_settings(DATABASE_URL=fresh_postgres())) == self.expected()
+
+    def test_on_sqlite(self, tmp_path):
+        assert self.migrate_with_users(build_settings(VAR_DIR=str(tmp_path))) == self.expected()

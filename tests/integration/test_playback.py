@@ -111,8 +111,9 @@ class TestStart:
         assert body["session_id"]
         assert body["playback_token"]
         assert f"/media/{world['premium']}/manifest.m3u8?" in body["stream_url"]
-        assert body["ws_url"].startswith("ws://")
-        assert body["ws_url"].endswith(ws_path(body))
+        # The test client's host is neither loopback nor allowed: links stay relative (platform/hosts.py).
+        assert body["stream_url"].startswith("/media/")
+        assert body["ws_url"] == ws_path(body)
         assert body["heartbeat_interval_seconds"] == 15
         assert body["max_resolution"] == "1080p"
         assert body["resume_position_seconds"] == 0

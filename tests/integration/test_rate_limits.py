@@ -91,7 +91,7 @@ class TestAnonymousCallers:
         assert ratelimit(refused) == {"bucket": "anonymous", "r": str(ANONYMOUS - 1), "t": str(60 // ANONYMOUS)}
         assert rest == [200] * (ANONYMOUS - 1) + [429]
 
-    async def test_health_and_readiness_are_never_limited(self, limited):
+    async def test_health_is_never_limited_and_readiness_has_its_own_bucket(self, limited):
         async with limited() as client:
             probes = await statuses(client, 3 * ANONYMOUS, "/health") + await statuses(client, 3, "/ready")
             health = await client.get("/health")
@@ -100,6 +100,17 @@ class TestAnonymousCallers:
         assert probes == [200] * (3 * ANONYMOUS + 3)
         assert "RateLimit" not in health.headers
         assert public == [200] * ANONYMOUS
+
+    async def test_readiness_probes_are_limited_per_ip(self, limited):
+        async with limited(RATE_LIMIT_PROBE_PER_MINUTE="4") as client:
+            probes = await statuses(client, 5, "/ready")
+            refused = await client.get("/ready")
+            health = await statuses(client, 3, "/health")
+
+        assert probes == [200] * 4 + [429]
+        assert refused.headers["retry-after"]
+        assert ratelimit(refused)["bucket"] == "probe"
+        assert health == [200] * 3
 
     async def test_without_trusted_proxies_x_forwarded_for_is_ignored(self, limited):
         async with limited() as client:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reelhouse.platform.client_ip import client_ip
+from reelhouse.platform.client_ip import UNVERIFIED_CLIENT, client_ip
 from reelhouse.platform.ratelimit import caller_network
 
 PROXIES = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
@@ -99,3 +99,18 @@ class TestCallerNetwork:
     )
     def test_ipv4_callers_count_alone_and_ipv6_callers_by_their_slash_64(self, ip: str, counted_as: str):
         assert caller_network(ip) == counted_as
+
+
+class TestAnAddressTheServerTookFromTheHeader:
+    """uvicorn's proxy-header support replaces the peer with a forwarded hop before the app sees it."""
+
+    def test_a_peer_that_is_one_of_the_forwarded_hops_is_unverified(self):
+        assert client_ip(scope("198.51.100.1", "198.51.100.1"), []) == UNVERIFIED_CLIENT
+        assert client_ip(scope("198.51.100.1", "10.1.1.1, 198.51.100.1"), PROXIES) == UNVERIFIED_CLIENT
+
+    def test_every_forged_address_lands_in_the_same_bucket(self):
+        keys = {caller_network(client_ip(scope(f"198.51.100.{n}", f"198.51.100.{n}"), [])) for n in range(1, 50)}
+        assert len(keys) == 1
+
+    def test_a_real_peer_with_a_forwarded_header_is_still_itself(self):
+        assert client_ip(scope("203.0.113.7", "198.51.100.1"), []) == "203.0.113.7"

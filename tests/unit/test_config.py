@@ -26,6 +26,7 @@ GOOD_PRODUCTION = {
     "JWT_SECRET": GOOD_SECRET,
     "DATABASE_URL": "postgresql://reelhouse:s3cret-and-long@db.internal:5432/reelhouse",
     "REDIS_URL": "redis://cache.internal:6379/0",
+    "PUBLIC_URL": "https://tv.example.com",
 }
 
 
@@ -188,6 +189,36 @@ class TestProductionRefusesWeakSecrets:
         assert "JWT_SECRET" in message
         assert "ADMIN_PASSWORD" in message
         assert "DATABASE_URL" in message
+
+    def test_production_needs_a_public_url(self, load):
+        with pytest.raises(SettingsError, match="PUBLIC_URL is not set"):
+            load({**GOOD_PRODUCTION, "PUBLIC_URL": ""})
+
+    @pytest.mark.parametrize("url", ["tv.example.com", "ftp://tv.example.com", "https://tv.example.com/?x=1"])
+    def test_a_public_url_must_be_an_http_origin(self, load, url):
+        with pytest.raises(SettingsError, match="PUBLIC_URL must be an http"):
+            load({"PUBLIC_URL": url})
+
+    def test_allowed_hosts_come_from_the_environment_or_the_toml_file(self, load):
+        assert load().server.allowed_hosts == []
+        assert load({"ALLOWED_HOSTS": "tv.example.com, *.tv.example.com"}).server.allowed_hosts == [
+            "tv.example.com",
+            "*.tv.example.com",
+        ]
+        assert load(toml='[server]\nallowed_hosts = ["a.example"]\n').server.allowed_hosts == ["a.example"]
+
+    def test_a_short_metrics_token_is_refused_in_production(self, load):
+        with pytest.raises(SettingsError, match="METRICS_TOKEN is shorter than 24"):
+            load({**GOOD_PRODUCTION, "METRICS_TOKEN": "short"})
+        assert load({**GOOD_PRODUCTION, "METRICS_TOKEN": "t" * 24}).server.metrics_token == "t" * 24
+
+    def test_the_metrics_token_is_a_secret_and_the_probe_limit_a_setting(self, load):
+        settings = load({"METRICS_TOKEN": "scraper-token", "RATE_LIMIT_PROBE_PER_MINUTE": "30"})
+        assert redacted(settings)["server"]["metrics_token"] == "***"
+        assert settings.rate_limit.probe_per_minute == 30
+        assert load().rate_limit.probe_per_minute == 120
+        with pytest.raises(SettingsError, match="RATE_LIMIT_PROBE_PER_MINUTE must be at least 1"):
+            load({"RATE_LIMIT_PROBE_PER_MINUTE": "0"})
 
     def test_development_accepts_what_production_refuses(self, load):
         settings = load({"ADMIN_EMAIL": "root@example.com", "ADMIN_PASSWORD": "admin"})

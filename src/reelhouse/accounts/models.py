@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 class User(UUIDAuditBase):
     __tablename__ = "users"
 
-    #: Stored lower-cased, so uniqueness is case-insensitive on every database.
+    #: Stored in canonical form (accounts/emails.py), so one mailbox is one account on every database.
     email: Mapped[str] = mapped_column(String(320), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(100))

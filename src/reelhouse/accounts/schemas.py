@@ -1,10 +1,13 @@
-"""Request and response shapes for accounts. Unknown request fields are ignored, never applied."""
+"""Request and response shapes for accounts.
+
+Unknown request fields are refused by name (422), except those a schema lists in ``ignored_fields``.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -12,15 +15,19 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from reelhouse.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from reelhouse.platform.links import Link
+from reelhouse.platform.requests import LINE_BREAKS_ALLOWED
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 PHONE_PATTERN = r"^\+?[0-9 ()\-.]{4,31}$"
 
 Email = Annotated[str, Meta(min_length=3, max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])]
-Password = Annotated[str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)]
-AnyPassword = Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+# Passwords are free text: a tab or a line break someone chose long ago must still sign them in.
+Password = Annotated[
+    str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, extra=LINE_BREAKS_ALLOWED)
+]
+AnyPassword = Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH, extra=LINE_BREAKS_ALLOWED)]
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
-Bio = Annotated[str, Meta(max_length=2000)]
+Bio = Annotated[str, Meta(max_length=2000, extra=LINE_BREAKS_ALLOWED)]
 Phone = Annotated[str, Meta(max_length=32, pattern=PHONE_PATTERN)]
 Picture = Link
 DeviceName = Annotated[str, Meta(min_length=1, max_length=200)]
@@ -33,6 +40,9 @@ def clean_name(value: str) -> str:
 
 
 class Registration(Struct):
+    #: Account flags a client may send; never applied (admins are made by admins).
+    ignored_fields: ClassVar[frozenset[str]] = frozenset({"is_admin", "is_active"})
+
     email: Email
     password: Password
     name: Name
@@ -59,8 +69,14 @@ class PasswordChange(Struct):
     new_password: Password
 
 
+#: Read-only fields of a fetched profile, sent back by clients that edit it and save it whole.
+PROFILE_READ_ONLY_FIELDS = frozenset({"id", "email", "is_admin", "is_active", "created_at", "updated_at"})
+
+
 class ProfileReplace(Struct):
     """PUT: the whole editable profile; an omitted optional field is cleared."""
+
+    ignored_fields: ClassVar[frozenset[str]] = PROFILE_READ_ONLY_FIELDS
 
     name: Name
     bio: Bio | None = None
@@ -70,6 +86,8 @@ class ProfileReplace(Struct):
 
 class ProfilePatch(Struct):
     """PATCH: only the fields present change; ``null`` clears an optional field."""
+
+    ignored_fields: ClassVar[frozenset[str]] = PROFILE_READ_ONLY_FIELDS
 
     name: Name | UnsetType = UNSET
     bio: Bio | UnsetType | None = UNSET

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from advanced_alchemy.exceptions import DuplicateKeyError
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
+from reelhouse.accounts.emails import normalize_email
 from reelhouse.accounts.events import AccountDisabled as AccountDisabledEvent
 from reelhouse.accounts.events import SignedOutEverywhere
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
@@ -85,10 +86,6 @@ class SignIn:
     user: User
     access: IssuedAccessToken
     refresh_token: str
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def utcnow() -> datetime:

@@ -1,4 +1,4 @@
-"""Request and response shapes for the catalog. Unknown request fields are ignored, never applied.
+"""Request and response shapes for the catalog. Unknown request fields are refused by name (422).
 
 Genres are named by their slug in every request (``"genres": ["drama", "sci-fi"]``) and come back
 as objects ``{id, slug, name}``.
@@ -16,6 +16,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from reelhouse.plans.models import AccessLevel
 from reelhouse.platform.links import Link
+from reelhouse.platform.requests import LINE_BREAKS_ALLOWED
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 #: The first surviving motion picture is from 1888; nothing is released after 2100.
@@ -28,7 +29,7 @@ MAX_FOLLOWED_GENRES = 50
 Slug = Annotated[str, Meta(min_length=1, max_length=50, pattern=SLUG_PATTERN, examples=["sci-fi"])]
 GenreName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
 Title = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
-Description = Annotated[str, Meta(max_length=5000)]
+Description = Annotated[str, Meta(max_length=5000, extra=LINE_BREAKS_ALLOWED)]
 DurationSeconds = Annotated[int, Meta(gt=0, le=MAX_DURATION_SECONDS)]
 CreditsStartSeconds = Annotated[int, Meta(gt=0, le=MAX_DURATION_SECONDS)]
 ReleaseYear = Annotated[int, Meta(ge=FIRST_RELEASE_YEAR, le=LAST_RELEASE_YEAR)]

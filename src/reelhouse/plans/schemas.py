@@ -8,13 +8,14 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from reelhouse.plans.models import AccessLevel, Resolution, StreamLimitPolicy
+from reelhouse.platform.requests import LINE_BREAKS_ALLOWED
 
 PlanName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
 Price = Annotated[int, Meta(ge=0, le=100_000_000, description="In minor units (cents)")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 ValidityDays = Annotated[int, Meta(ge=1, le=3650)]
 MaxDevices = Annotated[int, Meta(ge=1, le=10)]
-Description = Annotated[str, Meta(max_length=2000)]
+Description = Annotated[str, Meta(max_length=2000, extra=LINE_BREAKS_ALLOWED)]
 
 
 class PlanCreate(Struct):

@@ -12,7 +12,7 @@ import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError
+from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError, RepositoryError
 from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFoundError
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -25,6 +25,8 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError as DatabaseDataError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from reelhouse.platform.links import LINK_PATTERN
@@ -206,7 +208,40 @@ def _repository_not_found(_: Request[Any, Any, Any], __: RepositoryNotFoundError
     return problem(404, "not_found", "No such resource.")
 
 
-def _integrity_error(_: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+def _caused_by_unstorable_value(exc: BaseException) -> bool:
+    """Whether the database refused a value itself (SQLSTATE class 22: a NUL byte, a number out
+    of range, text it cannot encode), somewhere down the chain of wrapped exceptions."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        # asyncpg's own checks of a parameter raise its client-side DataError; the server's
+        # refusals carry their SQLSTATE, which SQLAlchemy does not always map to DataError.
+        if (
+            isinstance(current, DatabaseDataError)
+            or str(getattr(current, "sqlstate", "")).startswith("22")
+            or (isinstance(current, ValueError) and type(current).__module__.startswith("asyncpg"))
+        ):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _unstorable_value(request: Request[Any, Any, Any], exc: BaseException) -> Response[dict[str, Any]]:
+    logger.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem(400, "invalid_value", "A value in the request cannot be stored or searched for.")
+
+
+def _database_error(request: Request[Any, Any, Any], exc: RepositoryError | DBAPIError) -> Response[dict[str, Any]]:
+    if _caused_by_unstorable_value(exc):
+        return _unstorable_value(request, exc)
+    return _unexpected(request, exc)
+
+
+def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+    # advanced-alchemy wraps every statement error, a refused value included, as an IntegrityError.
+    if _caused_by_unstorable_value(exc):
+        return _unstorable_value(request, exc)
     logger.info("integrity error turned into 409: %s", type(exc).__name__)
     return problem(409, "conflict", "The request conflicts with existing data.")
 
@@ -236,6 +271,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RepositoryNotFoundError: _repository_not_found,
     DuplicateKeyError: _integrity_error,
     IntegrityError: _integrity_error,
+    RepositoryError: _database_error,
+    DBAPIError: _database_error,
     RedisError: _backend_unavailable,
     PoolTimeout: _backend_unavailable,
     Exception: _unexpected,

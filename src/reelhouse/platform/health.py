@@ -9,12 +9,16 @@ from litestar import Controller, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from msgspec import Struct
 
+from reelhouse.platform.hosts import ANY_HOST
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 logger = logging.getLogger(__name__)
 
-NO_LIMITS = {"exclude_from_auth": True, "exclude_from_rate_limit": True}
+NO_LIMITS = {"exclude_from_auth": True, "exclude_from_rate_limit": True, ANY_HOST: True}
+#: Readiness asks the database and Redis: limited per IP (RATE_LIMIT_PROBE_PER_MINUTE), never by a token.
+PROBE = {"exclude_from_auth": True, "rate_limit_bucket": "probe", ANY_HOST: True}
 
 
 class Health(Struct):
@@ -55,7 +59,7 @@ class HealthController(Controller):
     @get(
         "/ready",
         operation_id="Ready",
-        opt=NO_LIMITS,
+        opt=PROBE,
         summary="Readiness: 200 when the database and Redis answer, 503 naming what is down",
     )
     async def ready(self, readiness: Readiness) -> Response[dict[str, Any]]:

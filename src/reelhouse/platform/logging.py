@@ -2,6 +2,10 @@
 
 Query strings can hold credentials (the playback websocket takes its token
 there), so nothing here logs them, and the server's own access log is off.
+
+A log line is one line: control characters in a message (a path with ``%0a``, a header, a
+field echoed in an error) are written as escapes (``\\n``, ``\\x00``, ``\\u202e``), so a
+request cannot forge a line of its own or hide text. Tracebacks stay as they are.
 """
 
 from __future__ import annotations
@@ -37,6 +41,32 @@ class StripQueryStrings(logging.Filter):
         return True
 
 
+# C0 and C1 controls, DEL, bidirectional overrides and isolates, and the line/paragraph separators.
+_UNSAFE_IN_LOGS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_control_characters(text: str) -> str:
+    """``text`` on one line, its control characters written as escapes."""
+    return _UNSAFE_IN_LOGS.sub(_escape, text)
+
+
+class EscapeControlCharacters(logging.Filter):
+    """Renders the message once, with its control characters escaped (tracebacks are kept apart)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = escape_control_characters(message)
+        if escaped != message or record.args:
+            record.msg, record.args = escaped, None
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -49,11 +79,14 @@ def configure_logging(level: str) -> None:
         server_log = logging.getLogger(server_logger)
         if not any(isinstance(f, StripQueryStrings) for f in server_log.filters):
             server_log.addFilter(StripQueryStrings())
+        if not any(isinstance(f, EscapeControlCharacters) for f in server_log.filters):
+            server_log.addFilter(EscapeControlCharacters())
     if _configured:
         logging.getLogger("reelhouse").setLevel(level.upper())
         return
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(EscapeControlCharacters())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger("reelhouse")
     root.handlers = [handler]

@@ -202,7 +202,8 @@ def rate_limit_headers(bucket: Bucket, decision: RateLimitDecision) -> dict[str,
 
 class RateLimitMiddleware(ASGIMiddleware):
     """Anonymous callers are limited per client IP (IPv6: per /64), signed-in callers per user,
-    and the sign-in routes (``opt={"rate_limit_bucket": "auth"}``) by a stricter per-IP bucket.
+    the sign-in routes (``opt={"rate_limit_bucket": "auth"}``) by a stricter per-IP bucket, and
+    the readiness probe (``"probe"``), which queries the database and Redis, by its own per-IP bucket.
 
     It runs before authentication and only checks the token's signature, so a flood of
     requests costs no database work.
@@ -263,6 +264,8 @@ class RateLimitMiddleware(ASGIMiddleware):
         ip = caller_network(client_ip(scope, self._trusted_proxies))
         if handler_opt.get("rate_limit_bucket") == "auth":
             return Bucket("auth", settings.auth_per_minute), f"ip:{ip}"
+        if handler_opt.get("rate_limit_bucket") == "probe":
+            return Bucket("probe", settings.probe_per_minute), f"ip:{ip}"
         user_id = self._signed_in_user(scope)
         if user_id is not None:
             # Hash-tagged so a user's keys share a Redis Cluster slot.

@@ -62,6 +62,7 @@ from litestar.response.streaming import ASGIStreamingResponse
 from reelhouse.plans.models import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
 from reelhouse.platform.jwt import InvalidToken
+from reelhouse.platform.requests import OWN_INPUT_CHECKS
 from reelhouse.playback.tokens import ExpiredStreamUrl, SignedStream, StreamUrlSigner
 
 if TYPE_CHECKING:
@@ -79,8 +80,9 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 VIDEO_TYPE = "video/mp4"
 MANIFEST_NAME = "manifest.m3u8"
 #: The signature is the credential: no access token, and not counted per caller (a player
-#: fetches a playlist per rendition and a range request every few seconds).
-MEDIA_ROUTE_OPT = {"exclude_from_auth": True, "exclude_from_rate_limit": True}
+#: fetches a playlist per rendition and a range request every few seconds). The URL's own checks
+#: judge its path and query: anything unsigned is a 403, any other name a 404.
+MEDIA_ROUTE_OPT = {"exclude_from_auth": True, "exclude_from_rate_limit": True, OWN_INPUT_CHECKS: True}
 READ_CHUNK_BYTES = 512 * 1024
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _BYTE_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII | re.IGNORECASE)

@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta, Struct
 
 from reelhouse.accounts.auth import CurrentUser, provide_current_user, requires_admin, requires_user
+from reelhouse.platform.hosts import public_origin, websocket_origin
 from reelhouse.playback.sessions import PlaybackService
 from reelhouse.playback.streams import EndReason, StreamSession
 
@@ -81,7 +82,8 @@ def live_session(session: StreamSession) -> LiveSession:
 
 
 def public_base(request: Request[Any, Any, Any], playback: PlaybackService) -> str:
-    return playback.public_url or str(request.base_url).rstrip("/")
+    """PUBLIC_URL, the request's vouched-for origin, or "" for relative URLs (platform/hosts.py)."""
+    return public_origin(request, playback.public_url)
 
 
 class PlaybackSessionController(Controller):
@@ -108,7 +110,7 @@ class PlaybackSessionController(Controller):
             replace_session_id=data.replace_session_id,
         )
         base = public_base(request, playback)
-        ws_base = "wss" + base[len("https") :] if base.startswith("https") else "ws" + base[len("http") :]
+        ws_base = websocket_origin(base)
         return PlaybackStarted(
             session_id=started.session.session_id,
             playback_token=started.playback_token,

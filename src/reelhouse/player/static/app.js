@@ -747,6 +747,9 @@
         return;
       }
     }
+    // Without PUBLIC_URL the server answers relative URLs: resolve them against this page.
+    grant.stream_url = new URL(grant.stream_url, location.href).toString();
+    grant.ws_url = new URL(grant.ws_url, location.href.replace(/^http/, "ws")).toString();
     try {
       grant.rendition = await bestRendition(grant.stream_url);
     } catch (error) {
