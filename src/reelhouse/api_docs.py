@@ -29,7 +29,7 @@ from reelhouse.playback.media import (
     StreamEnded,
     StreamUrlExpired,
 )
-from reelhouse.playback.sessions import ContentNotPlayable, PlaybackSessionNotFound, StreamLimitReached
+from reelhouse.playback.sessions import PlaybackSessionNotFound, StreamLimitReached
 from reelhouse.subscriptions.services import (
     AlreadyCancelled,
     AlreadySubscribed,
@@ -78,7 +78,7 @@ DOMAIN_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     "RecordProgress": (ContentUnavailable, PlanRequired),
     "UpdateProgress": (WatchEntryNotFound, PlanRequired),
     "HideWatchEntry": (WatchEntryNotFound,),
-    "StartPlayback": (ContentNotPlayable, PlanRequired, StreamLimitReached),
+    "StartPlayback": (ContentUnavailable, PlanRequired, StreamLimitReached),
     "StopPlayback": (PlaybackSessionNotFound,),
     "AdminTerminatePlayback": (PlaybackSessionNotFound,),
     "StreamManifest": _STREAM_URL,

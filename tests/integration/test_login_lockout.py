@@ -25,6 +25,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     environ = server_environ(
         tmp_path,
         TRUSTED_PROXIES="127.0.0.1",
+        FORWARDED_ALLOW_IPS="",  # the app reads X-Forwarded-For itself (from TRUSTED_PROXIES), not uvicorn
         RATE_LIMIT_ENABLED="false",
         LOGIN_MAX_FAILURES_PER_ACCOUNT_TOTAL="20",
     )

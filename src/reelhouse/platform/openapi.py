@@ -71,6 +71,11 @@ class Conventions:
 
 GENERIC_FAILURES = {
     "malformed_json": Failure(400, "malformed_json", "The request body is not valid JSON."),
+    "invalid_json": Failure(400, "invalid_json", "The request body nests too deeply or is not a JSON document."),
+    "invalid_value": Failure(400, "invalid_value", "A value in the request cannot be stored or searched for."),
+    "bad_request": Failure(400, "bad_request", "A parameter is missing or invalid."),
+    "invalid_path": Failure(400, "invalid_path", "The path holds characters no resource has."),
+    "invalid_host": Failure(400, "invalid_host", "The Host header names a host this service does not answer to."),
     "validation_error": Failure(422, "validation_error", "The request has invalid fields."),
     "authentication_required": Failure(401, "authentication_required", "Sign in to do this."),
     "invalid_token": Failure(401, "invalid_token", "The access token is invalid or expired."),
@@ -152,7 +157,14 @@ def _complete_operation(
         operation["security"] = []
 
     failures = [
-        *_route_failures(operation, path, handler, needs_user=needs_user, needs_admin=needs_admin),
+        *_route_failures(
+            operation,
+            path,
+            handler,
+            needs_user=needs_user,
+            needs_admin=needs_admin,
+            bearer_without_guard=operation_id in conventions.bearer_without_guard,
+        ),
         *conventions.failures.get(operation_id, ()),
     ]
     if not handler.opt.get("exclude_from_rate_limit") and path.startswith("/api/"):
@@ -168,9 +180,8 @@ def _complete_operation(
         codes = by_status.setdefault(failure.status, [])
         if failure.code not in {known.code for known in codes}:
             codes.append(failure)
-    # A specific 404 (plan_not_found) says more than the generic not_found for the same path.
-    if len(by_status.get(404, [])) > 1:
-        by_status[404] = [failure for failure in by_status[404] if failure.code != "not_found"]
+    # Both a specific 404 (plan_not_found: no such plan) and the generic not_found (the path does
+    # not name a resource at all, say an id that is not a UUID) can answer.
     for status in sorted(by_status):
         responses[str(status)] = _problem_response(status, by_status[status])
     responses.update(copy.deepcopy(dict(conventions.responses.get(operation_id, {}))))
@@ -179,23 +190,33 @@ def _complete_operation(
 
 
 def _route_failures(
-    operation: dict[str, Any], path: str, handler: HTTPRouteHandler, *, needs_user: bool, needs_admin: bool
+    operation: dict[str, Any],
+    path: str,
+    handler: HTTPRouteHandler,
+    *,
+    needs_user: bool,
+    needs_admin: bool,
+    bearer_without_guard: bool,
 ) -> list[Failure]:
     """What the route's shape alone says can go wrong: bad input, missing or bad tokens, unknown ids."""
-    failures: list[Failure] = []
+    failures: list[Failure] = [GENERIC_FAILURES["invalid_host"], GENERIC_FAILURES["invalid_value"]]
     if "requestBody" in operation:
-        failures += [GENERIC_FAILURES["malformed_json"], GENERIC_FAILURES["validation_error"]]
-    elif operation.get("parameters"):
-        failures.append(GENERIC_FAILURES["validation_error"])
+        failures += [
+            GENERIC_FAILURES["malformed_json"],
+            GENERIC_FAILURES["invalid_json"],
+            GENERIC_FAILURES["validation_error"],
+        ]
+    if operation.get("parameters"):
+        failures += [GENERIC_FAILURES["bad_request"], GENERIC_FAILURES["validation_error"]]
     if path.startswith("/api/"):
         if needs_user:
             failures.append(GENERIC_FAILURES["authentication_required"])
-        if not handler.opt.get("exclude_from_auth"):
+        if not handler.opt.get("exclude_from_auth") or bearer_without_guard:
             failures.append(GENERIC_FAILURES["invalid_token"])
     if needs_admin:
         failures.append(GENERIC_FAILURES["admin_required"])
     if "{" in path:
-        failures.append(GENERIC_FAILURES["not_found"])
+        failures += [GENERIC_FAILURES["not_found"], GENERIC_FAILURES["invalid_path"]]
     return failures
 
 

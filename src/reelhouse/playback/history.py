@@ -57,6 +57,7 @@ class WatchEntryNotFound(NotFound):
 
 
 class ContentUnavailable(NotFound):
+    code = "content_not_found"
     default_detail = "No such title."
 
 

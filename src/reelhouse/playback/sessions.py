@@ -83,11 +83,6 @@ class PlaybackSessionNotFound(NotFound):
     default_detail = "No such live playback session."
 
 
-class ContentNotPlayable(NotFound):
-    code = "content_not_found"
-    default_detail = "No such title."
-
-
 @dataclass(frozen=True, slots=True)
 class StartedStream:
     session: StreamSession
