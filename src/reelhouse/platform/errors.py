@@ -24,7 +24,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from reelhouse.platform.outages import is_database_unavailable
@@ -230,6 +230,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DuplicateKeyError: _integrity_error,
     IntegrityError: _integrity_error,
     RedisError: _backend_unavailable,
+    RedisClusterException: _backend_unavailable,  # a Redis Cluster that cannot be reached
     PoolTimeout: _backend_unavailable,
     Exception: _unexpected,
 }
