@@ -64,18 +64,32 @@ class OwnCluster:
                     return int(master[1])
         raise AssertionError(f"no master holds slot {slot}")
 
+    def _server(self, port: int) -> subprocess.Popen[bytes]:
+        bus_port = self.bus_ports[self.ports.index(port)]
+        data = self.directory / str(port)
+        data.mkdir(parents=True, exist_ok=True)
+        command = [_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
+        command += ["--cluster-enabled", "yes", "--cluster-port", str(bus_port)]
+        command += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
+        command += ["--save", "", "--appendonly", "no", "--logfile", str(data / "redis.log")]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(lambda: _ping(port), f"redis-server on port {port} did not start")
+        return process
+
+    def kill_node(self, port: int) -> None:
+        """Kill one master (its slots go unserved until it is back)."""
+        process = self.processes[self.ports.index(port)]
+        process.kill()
+        process.wait()
+
+    def start_node(self, port: int) -> None:
+        """Start a killed master again on its port: it keeps its slots (nodes.conf) and has lost
+        every key and script, as a node without persistence does."""
+        self.processes[self.ports.index(port)] = self._server(port)
+        self._wait(self._settled, "the cluster did not settle after a restart")
+
     def start(self) -> None:
-        server = _binary("redis-server")
-        for port, bus_port in zip(self.ports, self.bus_ports, strict=True):
-            data = self.directory / str(port)
-            data.mkdir(parents=True, exist_ok=True)
-            command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
-            command += ["--cluster-enabled", "yes", "--cluster-port", str(bus_port)]
-            command += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
-            command += ["--save", "", "--appendonly", "no", "--logfile", str(data / "redis.log")]
-            self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port in self.ports:
-            self._wait(lambda port=port: _ping(port), f"redis-server on port {port} did not start")
+        self.processes = [self._server(port) for port in self.ports]
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         created = subprocess.run(
             [_binary("redis-cli"), "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
