@@ -32,7 +32,7 @@ from reelhouse.platform.cache import PublicResponseCache
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.health import Readiness
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis
+from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis, redis_answers
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
 from reelhouse.platform.uow import EventBus, UnitOfWork, UnitOfWorkFactory
 from reelhouse.playback.handlers import subscribe_playback
@@ -138,7 +138,8 @@ class Components:
         self.readiness = Readiness()
         self.readiness.add_check("database", self._database_answers)
         if backends.redis is not None:
-            self.readiness.add_check("redis", backends.redis.ping)
+            redis = backends.redis
+            self.readiness.add_check("redis", lambda: redis_answers(redis))
             self.readiness.add_check("notices", self._notices_subscribed)
 
         # accounts

@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis
+from litestar.testing import AsyncTestClient
 
-from conftest import delete_redis_keys, redis_client_for
+from conftest import build_settings, delete_redis_keys, redis_client_for, reset_state
+from helpers import PASSWORD
 from redis_cluster import OwnCluster
+from reelhouse.app import create_app
 from reelhouse.platform.broadcast import RedisBroadcast
 from reelhouse.platform.redis_connection import RedisClient
 from reelhouse.playback.streams import EndReason, HeartbeatReport, NewStream, RedisStreamStore, StoreTimings
@@ -119,3 +123,41 @@ async def test_the_subscription_follows_a_restarted_node_and_catches_up(
             assert await received.get() == b"after"
     finally:
         await follower.stop()
+
+
+async def test_an_app_on_the_cluster_signs_in_limits_and_reports_a_lost_master(
+    redis_cluster: OwnCluster, prefix: str, sqlite_var_dir: Path
+):
+    settings = build_settings(
+        VAR_DIR=str(sqlite_var_dir), REDIS_URL=redis_cluster.url, REDIS_KEY_PREFIX=prefix, RATE_LIMIT_ENABLED="true"
+    )
+    await reset_state(settings)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        ready = await client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "notices": "ok"}
+
+        registered = await client.post(
+            "/api/v1/auth/register", json={"email": "cluster@example.com", "password": PASSWORD, "name": "C"}
+        )
+        assert registered.status_code == 201, registered.text
+        headers = {"Authorization": f"Bearer {registered.json()['token']}"}
+        profile = await client.get("/api/v1/users/profile", headers=headers)
+        assert profile.status_code == 200, profile.text
+        assert profile.headers["RateLimit"].startswith('"user"')  # counted on the cluster
+
+        # One master down: /ready names Redis, whichever master the ping would have gone to.
+        user_id = profile.json()["id"]
+        owner = redis_cluster.node_of(f"{prefix}:{{{user_id}}}:profile-version")
+        redis_cluster.kill_node(owner)
+        try:
+            down = await client.get("/ready")
+            assert down.status_code == 503
+            assert down.json()["checks"]["redis"] == "unavailable"
+            # The token check needs that user's master: 503 with Retry-After, never 500.
+            refused = await client.get("/api/v1/users/profile", headers=headers)
+            assert refused.status_code == 503, refused.text
+        finally:
+            await asyncio.to_thread(redis_cluster.start_node, owner)
+        assert (await client.get("/api/v1/users/profile", headers=headers)).status_code == 200
+    await reset_state(settings)

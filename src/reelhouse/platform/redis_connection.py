@@ -53,3 +53,11 @@ def connect_redis(settings: RedisSettings, limits: RedisLimits) -> RedisClient:
             target.url, max_connections=limits.max_connections, timeout=limits.pool_timeout_seconds, **timeouts
         )
     )
+
+
+async def redis_answers(client: RedisClient) -> None:
+    """Raise unless Redis answers: on a cluster every master must, or some users' keys are out of reach."""
+    if isinstance(client, RedisCluster):
+        await client.ping(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await client.ping()
