@@ -16,14 +16,13 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
-from redis.asyncio import RedisCluster
 
 from servers import free_ports
 
@@ -52,9 +51,6 @@ class OwnCluster:
         """The ``REDIS_URL`` the app takes: every master as a startup node."""
         return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
 
-    def client(self) -> RedisCluster:
-        return RedisCluster(host="127.0.0.1", port=self.ports[0])
-
     def node_of(self, key: str) -> int:
         """The port of the master that holds ``key``."""
         with redis.Redis(port=self.ports[0]) as probe:
@@ -73,7 +69,12 @@ class OwnCluster:
         command += ["--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"]
         command += ["--save", "", "--appendonly", "no", "--logfile", str(data / "redis.log")]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait(lambda: _ping(port), f"redis-server on port {port} did not start")
+        try:
+            self._wait(lambda: _ping(port), f"redis-server on port {port} did not start (log: {data / 'redis.log'})")
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
         return process
 
     def kill_node(self, port: int) -> None:
@@ -89,7 +90,8 @@ class OwnCluster:
         self._wait(self._settled, "the cluster did not settle after a restart")
 
     def start(self) -> None:
-        self.processes = [self._server(port) for port in self.ports]
+        for port in self.ports:
+            self.processes.append(self._server(port))  # one by one: a failed start still stops the rest
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         created = subprocess.run(
             [_binary("redis-cli"), "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
@@ -111,11 +113,11 @@ class OwnCluster:
                 maps.append(sorted((start, end, master[1]) for start, end, master, *_ in slots))
         return all(slots == maps[0] for slots in maps)
 
-    def _wait(self, ready: object, failure: str) -> None:
+    def _wait(self, ready: Callable[[], bool], failure: str) -> None:
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             try:
-                if ready():  # type: ignore[operator]
+                if ready():
                     return
             except redis.RedisError:
                 pass
