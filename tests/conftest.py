@@ -16,11 +16,10 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
-import redis
 from advanced_alchemy.base import metadata_registry
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.testing import AsyncTestClient
@@ -28,14 +27,21 @@ from sqlalchemy import text
 
 import reelhouse.models  # noqa: F401  (registers the tables)
 from reelhouse.app import create_app
-from reelhouse.config import Settings, load_settings
+from reelhouse.config import RedisSettings, Settings, load_settings
 from reelhouse.platform.db import build_sqlalchemy_config, upgrade_database
+from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis
+
+if TYPE_CHECKING:
+    from redis_cluster import OwnCluster
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 BACKENDS = ["postgres", "embedded"]
+TEST_REDIS_LIMITS = RedisLimits(
+    max_connections=100, pool_timeout_seconds=5, socket_timeout_seconds=5, connect_timeout_seconds=5
+)
 
 Client = AsyncTestClient[Any]
 ClientFactory = Callable[..., AbstractAsyncContextManager[Client]]
@@ -119,6 +125,21 @@ def redis_url(worker_index: int) -> str:
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnCluster]:
+    """A three-master Redis Cluster of this test process's own, started the first time a test asks."""
+    from redis_cluster import running_cluster  # it imports servers, which imports this module
+
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: OwnCluster) -> str:
+    """``REDIS_URL`` for the app on the cluster: ``redis+cluster://`` and every master."""
+    return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
 def redis_key_prefix() -> str:
     return f"rhtest{os.getpid()}"
 
@@ -175,10 +196,22 @@ async def reset_state(settings: Settings) -> None:
                 await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608  (table names from metadata)
     await engine.dispose()
     if settings.redis.enabled:
-        client = redis.asyncio.Redis.from_url(settings.redis.url)
-        keys = [key async for key in client.scan_iter(match=f"{settings.redis.key_prefix}:*", count=1000)]
+        await delete_redis_keys(settings.redis.url, settings.redis.key_prefix)
+
+
+def redis_client_for(url: str) -> RedisClient:
+    """A client for a ``REDIS_URL``, built as the app builds its own (one Redis or a cluster)."""
+    return connect_redis(RedisSettings(url=url), TEST_REDIS_LIMITS)
+
+
+async def delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete the keys under ``prefix`` (on a cluster: on every master), never the whole database."""
+    client = redis_client_for(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
         if keys:
             await client.delete(*keys)
+    finally:
         await client.aclose()
 
 

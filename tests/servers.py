@@ -18,9 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from conftest import ROOT, TEST_JWT_SECRET, build_settings, reset_state
+from conftest import ROOT, TEST_JWT_SECRET, build_settings, delete_redis_keys, reset_state
 
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
@@ -121,10 +120,4 @@ async def emptied_shared_state(postgres_url: str, redis_url: str, prefix: str) -
     await reset_state(settings)
     yield prefix
     await reset_state(settings)
-    client = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await delete_redis_keys(redis_url, prefix)

@@ -18,6 +18,7 @@ from functools import cached_property, lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -81,10 +82,66 @@ class DatabaseSettings:
 class RedisSettings:
     url: str = setting("REDIS_URL", "", secret=True)
     key_prefix: str = setting("REDIS_KEY_PREFIX", "rh")
+    #: REDIS_URL names a Redis Cluster (as a redis+cluster:// or rediss+cluster:// URL also says).
+    cluster: bool = setting("REDIS_CLUSTER", False)
 
     @property
     def enabled(self) -> bool:
         return bool(self.url)
+
+    @property
+    def target(self) -> RedisTarget:
+        return redis_target(self.url, cluster=self.cluster)
+
+
+#: URL schemes that name a Redis Cluster, and the scheme redis-py is given for each node.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where REDIS_URL points: one Redis, or a cluster reached through the nodes it names."""
+
+    #: A redis:// or rediss:// URL redis-py understands; for a cluster, the first node's.
+    url: str
+    cluster: bool
+    #: A cluster's startup nodes, (host, port) each: every node REDIS_URL lists.
+    nodes: tuple[tuple[str, int], ...] = ()
+
+
+def redis_target(url: str, *, cluster: bool) -> RedisTarget:
+    """Read REDIS_URL: ``redis+cluster://[user:password@]host:port[,host:port...][?options]`` (or
+    ``REDIS_CLUSTER=true`` with a plain URL) names a cluster; anything else one Redis."""
+    scheme, separator, rest = url.partition("://")
+    if scheme in CLUSTER_SCHEMES:
+        cluster, scheme = True, CLUSTER_SCHEMES[scheme]
+    if not separator or scheme not in _REDIS_SCHEMES:
+        raise SettingsError(
+            "REDIS_URL must be a redis://, rediss://, unix://, redis+cluster:// or rediss+cluster:// URL"
+        )
+    if not cluster:
+        return RedisTarget(url=url, cluster=False)
+    if scheme == "unix":
+        raise SettingsError("REDIS_URL: a Redis Cluster is reached over TCP, not a unix socket")
+    end = min((rest.find(mark) for mark in "/?#" if mark in rest), default=len(rest))
+    location, tail = rest[:end], rest[end:]
+    credentials, at, hosts = location.rpartition("@")
+    database = urlsplit(f"{scheme}://x{tail}").path.strip("/")
+    if database not in ("", "0"):
+        raise SettingsError(f"REDIS_URL: a Redis Cluster has only database 0, not {database!r}")
+    nodes: list[tuple[str, int]] = []
+    for host in hosts.split(","):
+        try:
+            parsed = urlsplit(f"{scheme}://{host.strip()}")
+            port = parsed.port or 6379
+        except ValueError:
+            parsed, port = None, 0
+        if parsed is None or not parsed.hostname or port < 1:
+            raise SettingsError(f"REDIS_URL: {host.strip()!r} is not a host:port of a cluster node")
+        nodes.append((parsed.hostname, port))
+    first = hosts.split(",")[0].strip()
+    return RedisTarget(url=f"{scheme}://{credentials}{at}{first}{tail}", cluster=True, nodes=tuple(nodes))
 
 
 @dataclass(frozen=True)
@@ -363,6 +420,11 @@ def _validate(settings: Settings) -> None:
         )
     if settings.notifications.smtp_url and not settings.notifications.smtp_url.startswith(("smtp://", "smtps://")):
         raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
+    if settings.redis.enabled:
+        _ = settings.redis.target  # raises SettingsError naming REDIS_URL
+    if "{" in settings.redis.key_prefix or "}" in settings.redis.key_prefix:
+        # Keys are hash-tagged with {user_id}; a brace in the prefix would move the tag.
+        raise SettingsError(f"REDIS_KEY_PREFIX must not contain braces, not {settings.redis.key_prefix!r}")
     try:
         _ = settings.server.trusted_proxy_networks
     except ValueError as exc:

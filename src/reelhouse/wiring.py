@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from litestar.di import Provide
-from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 
 from reelhouse.accounts.auth import AccessTokenAuthenticator
@@ -34,6 +33,7 @@ from reelhouse.platform.cache import PublicResponseCache
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.health import Readiness
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis, redis_answers
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
 from reelhouse.platform.uow import EventBus, UnitOfWork, UnitOfWorkFactory
 from reelhouse.playback.handlers import subscribe_playback
@@ -71,7 +71,7 @@ REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 class Backends:
     """The pluggable parts, Redis-backed when ``REDIS_URL`` is set, in-process otherwise."""
 
-    redis: Redis | None
+    redis: RedisClient | None
     rate_limiter: RateLimiter
     revocations: RevocationStore
     streams: StreamStore
@@ -86,15 +86,15 @@ class Backends:
             flush_interval_ms=playback.progress_flush_seconds * 1000,
         )
         if settings.redis.enabled:
-            redis = Redis.from_pool(
-                BlockingConnectionPool.from_url(
-                    settings.redis.url,
+            # One Redis or a Redis Cluster (REDIS_URL=redis+cluster://...): the same parts on either.
+            redis = connect_redis(
+                settings.redis,
+                RedisLimits(
                     max_connections=REDIS_MAX_CONNECTIONS,
-                    timeout=REDIS_POOL_TIMEOUT_SECONDS,
-                    socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
-                    socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
-                    health_check_interval=30,
-                )
+                    pool_timeout_seconds=REDIS_POOL_TIMEOUT_SECONDS,
+                    socket_timeout_seconds=REDIS_SOCKET_TIMEOUT_SECONDS,
+                    connect_timeout_seconds=REDIS_CONNECT_TIMEOUT_SECONDS,
+                ),
             )
             prefix = settings.redis.key_prefix
             return cls(
@@ -140,7 +140,8 @@ class Components:
         self.readiness = Readiness()
         self.readiness.add_check("database", self._database_answers)
         if backends.redis is not None:
-            self.readiness.add_check("redis", backends.redis.ping)
+            redis = backends.redis
+            self.readiness.add_check("redis", lambda: redis_answers(redis))
             self.readiness.add_check("notices", self._notices_subscribed)
 
         # accounts

@@ -1,6 +1,7 @@
 """Contract fixtures: each interface's implementations, one test suite for all of them.
 
-The Redis implementations run on this worker's logical Redis database (``redis_url``) under
+The Redis implementations run on this worker's logical Redis database (``redis_url``), and
+again on a three-master Redis Cluster of this test process's own (``redis-cluster``), under
 this run's key prefix, whose keys are deleted around each test (never ``FLUSHDB``: other
 runs may share the server); the in-memory ones start empty.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
+from conftest import delete_redis_keys, redis_client_for
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from reelhouse.platform.redis_connection import RedisClient
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
 
-IMPLEMENTATIONS = ["redis", "memory"]
+IMPLEMENTATIONS = ["redis", "redis-cluster", "memory"]
+REDIS_IMPLEMENTATIONS = ("redis", "redis-cluster")
 
 
 @pytest.fixture
@@ -23,21 +26,19 @@ def contract_prefix(redis_key_prefix: str) -> str:
     return f"{redis_key_prefix}:contract"
 
 
-async def _delete_keys(client: Redis, prefix: str) -> None:
-    keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-
-
 @pytest.fixture
-async def redis_client(redis_url: str, contract_prefix: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await _delete_keys(client, contract_prefix)
+async def redis_client(
+    request: pytest.FixtureRequest, implementation: str, contract_prefix: str
+) -> AsyncIterator[RedisClient]:
+    """The client a Redis implementation is given: one Redis, or the cluster (``redis-cluster``)."""
+    url = request.getfixturevalue("redis_cluster_url" if implementation == "redis-cluster" else "redis_url")
+    await delete_redis_keys(url, contract_prefix)
+    client = redis_client_for(url)
     try:
         yield client
     finally:
-        await _delete_keys(client, contract_prefix)
         await client.aclose()
+        await delete_redis_keys(url, contract_prefix)
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
@@ -47,13 +48,13 @@ def implementation(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def rate_limiter(request: pytest.FixtureRequest, implementation: str) -> RateLimiter:
-    if implementation == "redis":
+    if implementation in REDIS_IMPLEMENTATIONS:
         return RedisRateLimiter(request.getfixturevalue("redis_client"), request.getfixturevalue("contract_prefix"))
     return MemoryRateLimiter()
 
 
 @pytest.fixture
 def revocations(request: pytest.FixtureRequest, implementation: str) -> RevocationStore:
-    if implementation == "redis":
+    if implementation in REDIS_IMPLEMENTATIONS:
         return RedisRevocationStore(request.getfixturevalue("redis_client"), request.getfixturevalue("contract_prefix"))
     return MemoryRevocationStore()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from contract.conftest import REDIS_IMPLEMENTATIONS
 from reelhouse.playback.pending import MemoryPendingWrites, PendingWrite, PendingWrites, RedisPendingWrites
 from reelhouse.playback.streams import EndReason, StreamSession
 
 
 @pytest.fixture
 def pending(request: pytest.FixtureRequest, implementation: str) -> PendingWrites:
-    if implementation == "redis":
+    if implementation in REDIS_IMPLEMENTATIONS:
         return RedisPendingWrites(request.getfixturevalue("redis_client"), request.getfixturevalue("contract_prefix"))
     return MemoryPendingWrites()
 

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from contract.conftest import REDIS_IMPLEMENTATIONS
 from reelhouse.playback.heartbeats import HeartbeatBatcher
 from reelhouse.playback.streams import (
     EndReason,
@@ -24,7 +25,7 @@ TIMINGS = StoreTimings(grace_ms=GRACE_MS, flush_interval_ms=300, ended_ttl_secon
 
 @pytest.fixture
 def streams(request: pytest.FixtureRequest, implementation: str) -> StreamStore:
-    if implementation == "redis":
+    if implementation in REDIS_IMPLEMENTATIONS:
         return RedisStreamStore(
             request.getfixturevalue("redis_client"), request.getfixturevalue("contract_prefix"), TIMINGS
         )
@@ -213,7 +214,7 @@ class TestHeartbeatBatches:
             assert live.position == float(index)
 
     async def test_a_server_that_lost_its_scripts_is_given_them_again(self, streams, implementation, request):
-        if implementation != "redis":
+        if implementation not in REDIS_IMPLEMENTATIONS:
             pytest.skip("only Redis keeps scripts")
         tv = stream("u1", "tv")
         await start(streams, tv)

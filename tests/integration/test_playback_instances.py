@@ -3,7 +3,9 @@
 A device whose websocket is held by instance A is evicted by a start made through
 instance B: the notice crosses over Redis pub/sub and reaches the device within a
 second, followed by the stream-limit close code. Sessions live in Redis, so a player
-may reconnect to either instance.
+may reconnect to either instance. The eviction also runs with both instances on a Redis
+Cluster (``redis+cluster://``, three masters the tests start), the notice crossing over
+sharded pub/sub.
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ PLAYBACK = "/api/v1/playback/sessions"
 
 
 @pytest.fixture
-async def shared_prefix(postgres_url: str, redis_url: str, redis_key_prefix: str) -> AsyncIterator[str]:
+def shared_redis_url(request: pytest.FixtureRequest) -> str:
+    """The ``REDIS_URL`` the instances share: the run's Redis, or (param ``redis-cluster``) its cluster."""
+    kind = getattr(request, "param", "redis")
+    return str(request.getfixturevalue("redis_cluster_url" if kind == "redis-cluster" else "redis_url"))
+
+
+@pytest.fixture
+async def shared_prefix(postgres_url: str, shared_redis_url: str, redis_key_prefix: str) -> AsyncIterator[str]:
     """This test's Redis key prefix; the shared database and these keys start empty and are emptied after."""
-    async with emptied_shared_state(postgres_url, redis_url, f"{redis_key_prefix}-instances") as prefix:
+    async with emptied_shared_state(postgres_url, shared_redis_url, f"{redis_key_prefix}-instances") as prefix:
         yield prefix
 
 
@@ -55,8 +64,10 @@ def instance_environ(postgres_url: str, redis_url: str, shared_prefix: str, tmp_
 
 
 @pytest.fixture
-def instances(postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    environ = instance_environ(postgres_url, redis_url, shared_prefix, tmp_path)
+def instances(
+    postgres_url: str, shared_redis_url: str, shared_prefix: str, tmp_path: Path
+) -> Iterator[tuple[str, str]]:
+    environ = instance_environ(postgres_url, shared_redis_url, shared_prefix, tmp_path)
     with running_servers(environ, 2, tmp_path) as (first, second):
         yield first, second
 
@@ -83,6 +94,7 @@ async def closed_with(ws: ClientConnection) -> int | None:
         return closed.rcvd.code if closed.rcvd else None
 
 
+@pytest.mark.parametrize("shared_redis_url", ["redis", "redis-cluster"], indirect=True)
 async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(instances: tuple[str, str]):
     a, b = instances
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http, asyncio.timeout(TEST_TIMEOUT_SECONDS):
@@ -154,9 +166,9 @@ async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(in
 
 
 async def test_shutdown_closes_sockets_with_1012_saves_positions_and_the_session_resumes_elsewhere(
-    postgres_url: str, redis_url: str, shared_prefix: str, tmp_path: Path
+    postgres_url: str, shared_redis_url: str, shared_prefix: str, tmp_path: Path
 ):
-    environ = instance_environ(postgres_url, redis_url, shared_prefix, tmp_path)
+    environ = instance_environ(postgres_url, shared_redis_url, shared_prefix, tmp_path)
     with running_processes(environ, 2, tmp_path) as [(a, process_a), (b, _)]:
         async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http, asyncio.timeout(TEST_TIMEOUT_SECONDS):
             admin = ok(

@@ -94,6 +94,48 @@ class TestPrecedence:
         assert settings.auth.access_token_ttl_seconds == 900
 
 
+class TestRedisUrl:
+    def test_a_plain_url_is_one_redis(self, load):
+        target = load({"REDIS_URL": "redis://cache.internal:6379/2"}).redis.target
+        assert (target.cluster, target.url, target.nodes) == (False, "redis://cache.internal:6379/2", ())
+
+    def test_a_cluster_url_lists_its_startup_nodes_and_keeps_credentials_and_options(self, load):
+        url = "rediss+cluster://app:s%40cret@10.0.0.1:7000,10.0.0.2,[::1]:7002/0?ssl_cert_reqs=none"
+        settings = load({"REDIS_URL": url})
+        target = settings.redis.target
+        assert target.cluster
+        assert target.url == "rediss://app:s%40cret@10.0.0.1:7000/0?ssl_cert_reqs=none"
+        assert target.nodes == (("10.0.0.1", 7000), ("10.0.0.2", 6379), ("::1", 7002))
+
+    def test_redis_cluster_makes_a_plain_url_a_cluster_node(self, load):
+        from_env = load({"REDIS_URL": "redis://10.0.0.1:7000", "REDIS_CLUSTER": "true"}).redis.target
+        from_toml = load({"REDIS_URL": "redis://10.0.0.1:7000"}, toml="[redis]\ncluster = true\n").redis.target
+        for target in (from_env, from_toml):
+            assert (target.cluster, target.url, target.nodes) == (True, "redis://10.0.0.1:7000", (("10.0.0.1", 7000),))
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("redis+cluster://h:7000/3", "only database 0"),
+            ("redis+cluster://h:7000,:7001", "not a host:port"),
+            ("redis+cluster://h:port", "not a host:port"),
+            ("memcached://h:11211", "REDIS_URL must be"),
+            ("cache.internal:6379", "REDIS_URL must be"),
+        ],
+    )
+    def test_urls_that_cannot_work_are_refused_at_load(self, load, url, message):
+        with pytest.raises(SettingsError, match=message):
+            load({"REDIS_URL": url})
+
+    def test_a_cluster_is_not_reached_over_a_unix_socket(self, load):
+        with pytest.raises(SettingsError, match="unix socket"):
+            load({"REDIS_URL": "unix:///run/redis.sock", "REDIS_CLUSTER": "true"})
+
+    def test_a_key_prefix_with_braces_is_refused(self, load):
+        with pytest.raises(SettingsError, match="REDIS_KEY_PREFIX"):
+            load({"REDIS_KEY_PREFIX": "rh{eu}"})
+
+
 class TestDatabaseUrl:
     @pytest.mark.parametrize(
         ("given", "expected"),

@@ -6,6 +6,14 @@ resubscribing with backoff for as long as the app runs, says whether it is subsc
 (``/ready`` and a metric report it), and after every reconnection calls the
 ``on_reconnect`` handlers: each follower then catches up on what it may have missed
 (player sockets re-check their streams in the store, caches are cleared).
+
+The channels are shard channels (``SPUBLISH``/``SSUBSCRIBE``, Redis 7), all under one hash
+tag. On one Redis they behave as plain pub/sub. On a Redis Cluster a message goes to the one
+shard that owns the tag's slot instead of over the cluster bus to every node (which plain
+``PUBLISH`` does), and every instance reads from that shard alone: when that node goes away,
+the read fails, and this instance resubscribes (to whichever node owns the slot by then) and
+catches up as above. With channels spread over several shards, redis-py would quietly keep
+reading the healthy ones while one was lost, and nothing would catch up.
 """
 
 from __future__ import annotations
@@ -18,13 +26,15 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import Gauge
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import ClusterPubSub
+from redis.exceptions import RedisClusterException, RedisError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
+
+    from reelhouse.platform.redis_connection import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +110,11 @@ class MemoryBroadcast(_Followers):
 
 
 class RedisBroadcast(_Followers):
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         super().__init__()
         self._redis = redis
-        self._prefix = f"{prefix}:broadcast:"
+        # One hash tag for every channel: one shard carries them all (see the module's notes).
+        self._prefix = f"{prefix}:{{broadcast}}:"
         self._task: asyncio.Task[None] | None = None
         self._first: asyncio.Event = asyncio.Event()
         self._subscribed = False
@@ -113,7 +124,7 @@ class RedisBroadcast(_Followers):
         return self._subscribed
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._redis.publish(self._prefix + channel, message)
+        await self._redis.spublish(self._prefix + channel, message)
 
     async def start(self) -> None:
         self._first = asyncio.Event()
@@ -139,7 +150,7 @@ class RedisBroadcast(_Followers):
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(*(self._prefix + channel for channel in self.handlers))
+                await pubsub.ssubscribe(*(self._prefix + channel for channel in self.handlers))
                 self._set_subscribed(True)
                 self._first.set()
                 if lost:
@@ -148,7 +159,7 @@ class RedisBroadcast(_Followers):
                     await self.reconnected()
                 delay = RESUBSCRIBE_BACKOFF[0]
                 await self._read(pubsub)
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 if not lost:  # one line per outage, not one per attempt
                     logger.warning("cross-instance messages: subscription lost (%s); resubscribing", type(exc).__name__)
                 lost = True
@@ -160,9 +171,11 @@ class RedisBroadcast(_Followers):
                     await pubsub.aclose()
 
     async def _read(self, pubsub: PubSub) -> None:
+        # A cluster's pubsub reads shard channels from the node that owns them.
+        read = pubsub.get_sharded_message if isinstance(pubsub, ClusterPubSub) else pubsub.get_message
         while True:
-            message = await pubsub.get_message(timeout=1.0)
-            if message is None or message.get("type") != "message":
+            message = await read(timeout=1.0)
+            if message is None or message.get("type") != "smessage":
                 continue
             channel = message["channel"]
             name = (channel.decode() if isinstance(channel, bytes) else str(channel)).removeprefix(self._prefix)

@@ -24,7 +24,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import ExceptionHandlersMap
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from sqlalchemy.exc import DataError as DatabaseDataError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -274,6 +274,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     RepositoryError: _database_error,
     DBAPIError: _database_error,
     RedisError: _backend_unavailable,
+    RedisClusterException: _backend_unavailable,  # a Redis Cluster that cannot be reached
     PoolTimeout: _backend_unavailable,
     Exception: _unexpected,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -31,7 +31,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 def is_outage(exc: BaseException) -> bool:
     """A backing service did not answer (Redis, the database, the network): worth retrying."""
-    return isinstance(exc, RedisError | OSError | TimeoutError) or is_database_unavailable(exc)
+    return isinstance(exc, RedisError | RedisClusterException | OSError | TimeoutError) or is_database_unavailable(exc)
 
 
 class OutageLog:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from reelhouse.platform.client_ip import client_ip, parse_address
 from reelhouse.platform.errors import DomainError, RateLimited
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
-    from redis.asyncio import Redis
 
     from reelhouse.config import RateLimitSettings
+    from reelhouse.platform.redis_connection import RedisClient
 
 MICROSECONDS = 1_000_000
 
@@ -121,7 +121,7 @@ return {1, math.floor((tolerance - ahead) / interval), 0, new_ahead}
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self._script = redis.register_script(_GCRA_SCRIPT)
@@ -232,7 +232,7 @@ class RateLimitMiddleware(ASGIMiddleware):
         bucket, caller = self._bucket_for(scope)
         try:
             decision = await self._limiter.hit(f"{bucket.name}:{caller}", bucket.limit, bucket.period_seconds)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             # Fail open: a limiter outage must not take the whole API down with it
             # (/ready reports Redis as down meanwhile).
             logger.warning("rate limiter unavailable (%s); request let through", type(exc).__name__)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from redis.asyncio import Redis
+    from reelhouse.platform.redis_connection import RedisClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def _standing(  # noqa: PLR0917
 
 
 class RedisRevocationStore:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 

@@ -19,7 +19,7 @@ from reelhouse.playback.streams import EndReason, StreamSession
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from redis.asyncio import Redis
+    from reelhouse.platform.redis_connection import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ return 1
 
 
 class RedisPendingWrites:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         # Both keys in one slot (one hash tag), so the scripts work on Redis Cluster.
         self._keys = [f"{prefix}:{{pending-writes}}:values", f"{prefix}:{{pending-writes}}:observed"]

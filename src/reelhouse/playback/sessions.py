@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from reelhouse.accounts.repositories import UserRepository
 from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
@@ -227,7 +227,7 @@ class PlayerNotices:
             await self._broadcast.publish(
                 PLAYER_NOTICES_CHANNEL, msgspec.json.encode(termination_notice(session_id, reason))
             )
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             # The device still learns it at its next heartbeat (the store says the stream ended),
             # or when its instance catches up after resubscribing.
             logger.warning("notice for stream %s not sent: %s", session_id, type(exc).__name__)

@@ -25,7 +25,7 @@ from redis.exceptions import NoScriptError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from redis.asyncio import Redis
+    from reelhouse.platform.redis_connection import RedisClient
 
 
 class EndReason(enum.StrEnum):
@@ -367,7 +367,7 @@ def _heartbeat_outcome(result: dict[str, Any]) -> HeartbeatOutcome:
 
 
 class RedisStreamStore:
-    def __init__(self, redis: Redis, prefix: str, timings: StoreTimings) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, timings: StoreTimings) -> None:
         self._redis = redis
         self._prefix = prefix
         self._timings = timings
@@ -447,22 +447,32 @@ class RedisStreamStore:
         """Run ``script`` once per call, then any plain ``then`` commands, in one round trip.
 
         ``EVALSHA`` straight away (a pipeline of script objects would first ask the server
-        whether the scripts exist, a round trip of its own); a server that lost its scripts
-        (restarted, flushed) gets them loaded again and the whole batch retried once.
+        whether the scripts exist, a round trip of its own). Calls that found their server
+        without the script (restarted, flushed) get it loaded again and are run once more,
+        alone: on a Redis Cluster, where the pipeline is split by node, one node may have lost
+        its scripts while the calls on the others already ran, and those must not run twice.
         """
-        for attempt in range(2):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                for command in then:
-                    pipe.execute_command(*command)
-                try:
-                    return list(await pipe.execute())
-                except NoScriptError:
-                    if attempt:
-                        raise
-                    await self._redis.script_load(script.script)
-        raise AssertionError("unreachable")
+        results = await self._execute(script, calls, then)
+        missing = [index for index, result in enumerate(results[: len(calls)]) if isinstance(result, NoScriptError)]
+        if missing:
+            await self._redis.script_load(script.script)
+            again = await self._execute(script, [calls[index] for index in missing], ())
+            for index, result in zip(missing, again, strict=True):
+                results[index] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _execute(
+        self, script: Any, calls: Sequence[tuple[list[str], list[Any]]], then: Sequence[tuple[Any, ...]]
+    ) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for command in then:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def end(self, user_id: str, session_id: str, reason: EndReason) -> EndedStream | None:
         result = await self._run(self._end, user_id, session_id, reason.value)
