@@ -395,6 +395,11 @@ MAX_PORT = 65535
 
 def _validate(settings: Settings) -> None:
     """Refuse values that would only fail later, on a request, with a message naming the variable."""
+    _validate_numbers(settings)
+    _validate_texts(settings)
+
+
+def _validate_numbers(settings: Settings) -> None:
     for name in SECTIONS:
         section = getattr(settings, name)
         for item in fields(section):
@@ -408,6 +413,9 @@ def _validate(settings: Settings) -> None:
                 raise SettingsError(f"{env_name} must not be negative, not {value}")
             if env_name.endswith("_PERCENT") and value > 100:
                 raise SettingsError(f"{env_name} must be between 0 and 100, not {value}")
+
+
+def _validate_texts(settings: Settings) -> None:
     if settings.server.port > MAX_PORT:
         raise SettingsError(f"PORT must be at most {MAX_PORT}, not {settings.server.port}")
     reminder_days = settings.notifications.reminder_days
