@@ -307,3 +307,19 @@ class TestUnknownAndCaps:
         await streams.set_resolution_cap("u2", "1080p")
         assert await streams.resolution_cap("u1") == "720p"
         assert await streams.resolution_cap("u2") == "1080p"
+
+
+class TestLiveCount:
+    async def test_the_sweeper_keeps_the_count_of_live_streams(self, streams):
+        for user, device in (("u1", "tv"), ("u1", "phone"), ("u2", "tv")):
+            await start(streams, stream(user, device))
+        await streams.sweep()
+        assert await streams.live_count() == 3
+
+        await streams.end_all("u1", EndReason.SIGNED_OUT)
+        (kept,) = await streams.live("u2")
+        for _ in range(4):  # past the one-sweep-a-second lock, heartbeating within the grace period
+            await asyncio.sleep(GRACE_MS / 1000 / 2)
+            await streams.heartbeat("u2", kept.session_id, 5.0, "playing")
+        await streams.sweep()
+        assert await streams.live_count() == 1

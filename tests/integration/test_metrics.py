@@ -14,6 +14,8 @@ from catalog_helpers import create_title, new_admin
 from prometheus_client.parser import text_string_to_metric_families
 from test_playback import PLAYBACK, create_plan, expect_termination, heartbeat, started, subscriber, ws_path
 
+from helpers import in_app_loop
+
 Sample = tuple[str, frozenset[tuple[str, str]]]
 METRICS_TOKEN = "scraper-token-0123456789abcdef"
 AS_SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
@@ -122,6 +124,19 @@ async def test_http_requests_are_counted_per_route_template(client):
     assert http_requests(after, "GET", "/metrics", 200) == 0, "scrapes are not counted"
 
 
+async def live_sessions_once_swept(client, expected: float) -> float:
+    """The live-sessions gauge as the sweeper counts it: it runs every few seconds (one sweep a
+    second across instances), so the count follows a change within a few seconds."""
+    sweep = client.app.state.components.supervisor.sweep
+    deadline = time.monotonic() + 10
+    while True:
+        in_app_loop(client, sweep)
+        live = value(await scrape(client), "reelhouse_playback_live_sessions")
+        if live == expected or time.monotonic() > deadline:
+            return live
+        await asyncio.sleep(0.3)
+
+
 async def test_a_start_a_heartbeat_an_eviction_and_a_stop_move_the_playback_metrics(client):
     admin = await new_admin(client)
     film = await create_title(client, admin, title="Counted Film")
@@ -134,7 +149,7 @@ async def test_a_start_a_heartbeat_an_eviction_and_a_stop_move_the_playback_metr
         assert heartbeat(ws, 12.0)["type"] == "ack"
         during = await scrape(client)
         assert value(during, "reelhouse_playback_websockets_open") >= 1
-        assert value(during, "reelhouse_playback_live_sessions") == 1
+        assert await live_sessions_once_swept(client, 1) == 1
         phone = await started(client, viewer, film["id"], "phone")
         expect_termination(ws, "stream_limit", 4001)
     assert (await client.delete(f"{PLAYBACK}/{phone['session_id']}", headers=viewer.headers)).status_code == 204
@@ -148,7 +163,7 @@ async def test_a_start_a_heartbeat_an_eviction_and_a_stop_move_the_playback_metr
     assert moved("reelhouse_playback_endings_total", reason="stream_limit") == 1
     assert moved("reelhouse_playback_endings_total", reason="stopped") == 1
     assert moved("reelhouse_playback_endings_total", reason="expired") == 0
-    assert value(after, "reelhouse_playback_live_sessions") == 0
+    assert await live_sessions_once_swept(client, 0) == 0
     started_requests = http_requests(after, "POST", PLAYBACK, 201) - http_requests(before, "POST", PLAYBACK, 201)
     assert started_requests == 2
 

@@ -1,14 +1,13 @@
 """Playback's Prometheus metrics.
 
 Counters are process-wide; so is the open-websockets gauge (this instance's sockets). The
-live-sessions gauge is the whole service's figure, read from the stream store when
+live-sessions gauge is the whole service's figure, as the stream store's sweeper last counted it, read when
 ``/metrics`` is scraped: every instance reports the same value, so aggregate it with ``max``,
 not ``sum``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge
@@ -18,12 +17,9 @@ from reelhouse.playback.streams import EndReason
 if TYPE_CHECKING:
     from reelhouse.playback.streams import StreamStore
 
-#: How many users' live streams are read from the store at once when counting them.
-LIVE_COUNT_CONCURRENCY = 50
-
 LIVE_SESSIONS = Gauge(
     "reelhouse_playback_live_sessions",
-    "Live playback sessions across the service (read from the stream store at scrape time).",
+    "Live playback sessions across the service (as the sweeper last counted them, seconds ago at most).",
     multiprocess_mode="max",
 )
 ADMISSIONS = Counter("reelhouse_playback_admissions", "Streams admitted by POST /api/v1/playback/sessions.")
@@ -41,14 +37,5 @@ for _reason in EndReason:
     ENDINGS.labels(reason=_reason.value)  # every reason is exported from the start, at 0
 
 
-async def count_live_sessions(streams: StreamStore) -> int:
-    users = await streams.live_users()
-    total = 0
-    for start in range(0, len(users), LIVE_COUNT_CONCURRENCY):
-        chunk = users[start : start + LIVE_COUNT_CONCURRENCY]
-        total += sum(len(sessions) for sessions in await asyncio.gather(*(streams.live(u) for u in chunk)))
-    return total
-
-
 async def refresh_live_sessions(streams: StreamStore) -> None:
-    LIVE_SESSIONS.set(await count_live_sessions(streams))
+    LIVE_SESSIONS.set(await streams.live_count())

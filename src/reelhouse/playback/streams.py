@@ -123,6 +123,11 @@ class StreamStore(Protocol):
 
     async def live_users(self) -> list[str]: ...
 
+    async def live_count(self) -> int:
+        """Live streams across the service, as the sweeper last counted them (a few seconds old at
+        most): read without walking the users."""
+        ...
+
     async def get(self, user_id: str, session_id: str) -> StreamSession | None: ...
 
     async def ended_reason(self, user_id: str, session_id: str) -> EndReason | None: ...
@@ -148,6 +153,8 @@ SWEEP_CHUNK = 100
 
 #: How long one instance's sweep keeps the others from sweeping.
 SWEEP_LOCK_MS = 1000
+#: How long the sweeper's count of live streams is believed without a newer sweep.
+LIVE_COUNT_TTL_SECONDS = 60
 
 
 def _now_ms() -> int:
@@ -372,6 +379,7 @@ class RedisStreamStore:
         self._prefix = prefix
         self._timings = timings
         self._index_key = f"{prefix}:streams:live-users"
+        self._live_count_key = f"{prefix}:streams:live-count"
         self._sweep_lock_key = f"{prefix}:streams:sweep-lock"
         self._admit = redis.register_script(_ADMIT)
         self._heartbeat = redis.register_script(_HEARTBEAT)
@@ -490,6 +498,7 @@ class RedisStreamStore:
         if not await self._redis.set(self._sweep_lock_key, b"1", nx=True, px=SWEEP_LOCK_MS):
             return []
         ended: list[EndedStream] = []
+        live = 0
         members: list[Any] = await self._redis.zrange(self._index_key, 0, -1, withscores=True)
         # Users in pipelined chunks: a few round trips for thousands of users, and the event loop
         # serves sockets between chunks.
@@ -500,11 +509,19 @@ class RedisStreamStore:
             for (user_id, score), raw in zip(chunk, await self._pipelined(self._sweep_user, calls), strict=True):
                 result = json.loads(raw)
                 ended.extend(_ended_from(item) for item in _as_list(result["ended"]))
+                live += int(result["remaining"])
                 if int(result["remaining"]) == 0:
                     idle.append(([self._index_key], [user_id, repr(score)]))
             if idle:
                 await self._pipelined(self._forget_idle_user, idle)
+        # The sweep visits every user with live streams anyway: the count comes with it, and
+        # /metrics reads it instead of walking them again (it expires if nobody sweeps).
+        await self._redis.set(self._live_count_key, live, ex=LIVE_COUNT_TTL_SECONDS)
         return ended
+
+    async def live_count(self) -> int:
+        raw: Any = await self._redis.get(self._live_count_key)
+        return int(raw) if raw else 0
 
     async def live(self, user_id: str) -> list[StreamSession]:
         return [_session_from(item) for item in _as_list(await self._run(self._live, user_id))]
@@ -674,6 +691,16 @@ class MemoryStreamStore:
             return None
         reason, expires = streams.ended[session_id]
         return reason if expires > self._clock() else None
+
+    async def live_count(self) -> int:
+        now = self._clock()
+        grace = self._timings.grace_ms
+        return sum(
+            1
+            for streams in self._users.values()
+            for session in streams.sessions.values()
+            if session.last_heartbeat_at >= now - grace
+        )
 
     async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
         self._caps[user_id] = resolution
