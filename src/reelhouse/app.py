@@ -20,6 +20,7 @@ from reelhouse import __version__
 from reelhouse.accounts.auth import AccessTokenMiddleware, provide_current_user, provide_optional_user
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
+from reelhouse.assets.controllers import AdminMediaController, AdminUploadController
 from reelhouse.catalog.controllers import (
     AdminContentController,
     AdminGenreController,
@@ -93,6 +94,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AdminPlaybackController,
     playback_socket,
     MediaController,
+    AdminUploadController,
+    AdminMediaController,
     NotificationPreferenceController,
     UnsubscribeController,
     AdminNotificationController,
@@ -128,6 +131,10 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 lambda: enqueue_due_reminders(units, settings),
             ),
             PeriodicJob("dispatch-notifications", self.notifier.in_api_interval_seconds, self.notifier.dispatch_due),
+            # Off (interval 0) when MEDIA_WORKER_IN_API=false: `reelhouse media worker` transcodes instead.
+            PeriodicJob(
+                "process-media", components.media_worker.in_api_interval_seconds, components.media_worker.run_due
+            ),
         ]
 
     def on_cli_init(self, cli: Group) -> None:
@@ -178,7 +185,18 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         if settings.server.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
                 allow_origins=settings.server.cors_allowed_origins,
-                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "Range", "If-Range"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "X-Request-ID",
+                    "Range",
+                    "If-Range",
+                    "Tus-Resumable",
+                    "Upload-Length",
+                    "Upload-Offset",
+                    "Upload-Metadata",
+                ],
                 expose_headers=[
                     "RateLimit",
                     "RateLimit-Policy",
@@ -187,6 +205,13 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                     "Content-Range",
                     "Accept-Ranges",
                     "Content-Length",
+                    "Location",
+                    "Tus-Resumable",
+                    "Tus-Version",
+                    "Tus-Extension",
+                    "Tus-Max-Size",
+                    "Upload-Offset",
+                    "Upload-Length",
                 ],
                 allow_credentials=False,
             )
@@ -211,7 +236,11 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 Tag(name="Admin: plans", description="Administrators manage plans"),
                 Tag(name="Subscriptions", description="Subscribe, cancel, renew and change plan"),
                 Tag(name="Playback", description="Start, list and stop streams; the player's websocket"),
-                Tag(name="Media", description="Signed stream URLs: HLS playlists and rendition files"),
+                Tag(name="Media", description="Signed stream URLs: HLS playlists and segments, per playback session"),
+                Tag(
+                    name="Admin: media",
+                    description="Administrators upload (tus) or fetch a title's video and see its processing",
+                ),
                 Tag(name="Admin: playback", description="Administrators see and end live streams"),
                 Tag(name="Catalog", description="Browse, search, trending, new releases and recommendations"),
                 Tag(name="Admin: catalog", description="Administrators manage titles and genres"),

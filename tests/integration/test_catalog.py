@@ -29,6 +29,7 @@ PUBLIC_KEYS = {
     "thumbnail_url",
     "trailer_url",
     "published_at",
+    "playable",
     "created_at",
     "updated_at",
 }

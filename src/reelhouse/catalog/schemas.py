@@ -83,6 +83,8 @@ class Content(Struct):
     thumbnail_url: str | None
     trailer_url: str | None
     published_at: datetime | None
+    #: Its media is ready: a stream of it can start.
+    playable: bool
     created_at: datetime
     updated_at: datetime
 
