@@ -9,15 +9,19 @@ import http.server
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from catalog_helpers import Client, Person, create_title, new_admin, new_user
+from sqlalchemy import update
 
+from helpers import in_app_loop
 from media.clips import make_test_clip
 from media_validation import validate_master_playlist
+from reelhouse.assets.models import MediaJob, MediaJobStatus
 from servers import free_ports
 
 UPLOADS = "/api/v1/admin/uploads"
@@ -295,3 +299,31 @@ class TestUrlIngest:
                 assert [r["resolution"] for r in state["renditions"]] == ["480p"]
                 failed = await wait_for(client, admin, other["id"], "failed")
             assert failed["error"]["code"] == "unsupported_media"
+
+
+class TestJobs:
+    async def test_a_job_whose_workers_keep_dying_fails_instead_of_looping(
+        self, make_client: Any, source_clip: bytes
+    ) -> None:
+        async with make_client(MEDIA_WORKER_IN_API="false", MEDIA_MAX_ATTEMPTS="2") as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, media=False)
+            location = await create_upload(client, admin, title["id"], len(source_clip))
+            assert (await patch(client, admin, location, 0, source_clip)).status_code == 204
+            components = client.app.state.components
+
+            async def claimed_twice_by_workers_that_died() -> int:
+                async with components.units.begin() as uow:
+                    await uow.session.execute(
+                        update(MediaJob).values(
+                            status=MediaJobStatus.PROCESSING,
+                            attempts=2,
+                            claimed_until=datetime.now(UTC) - timedelta(seconds=1),
+                        )
+                    )
+                return await components.media_worker.run_due()
+
+            assert in_app_loop(client, claimed_twice_by_workers_that_died) == 1
+            state = await media_state(client, admin, title["id"])
+            assert state["status"] == "failed"
+            assert state["error"]["code"] == "transcode_failed"

@@ -34,6 +34,7 @@ from reelhouse.media import (
     EncoderSettings,
     MediaError,
     MediaManifest,
+    TranscodeFailed,
     UnsupportedMedia,
     discard_partial_outputs,
     process_media_in_subprocess,
@@ -104,6 +105,10 @@ class MediaWorker:
             if job is None:
                 return
             uow.session.expunge(job)
+        if claimed.attempts > self.settings.max_attempts:
+            # Claimed again and again without an outcome: its workers die on it (killed, out of memory).
+            await self._failed(job, claimed, TranscodeFailed("every attempt stopped before it ended"))
+            return
         work = self._store.path(f"{ASSETS}/{job.id}")
         destination_key = f"{ASSETS}/{job.id}/{claimed.attempts}"
         renewal = asyncio.create_task(self._renew_lease(claimed))
