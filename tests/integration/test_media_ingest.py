@@ -327,3 +327,28 @@ class TestJobs:
             state = await media_state(client, admin, title["id"])
             assert state["status"] == "failed"
             assert state["error"]["code"] == "transcode_failed"
+
+    async def test_a_replacement_keeps_the_current_media_playing_until_it_is_ready(
+        self, make_client: Any, source_clip: bytes, tmp_path: Path
+    ) -> None:
+        settings = {"MEDIA_WORKER_IN_API": "false", "MEDIA_ENCODER_PRESET": "superfast", "MEDIA_DIR": str(tmp_path)}
+        async with make_client(**settings) as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin)  # plays the run's shared media
+            location = await create_upload(client, admin, title["id"], len(source_clip))
+            assert (await patch(client, admin, location, 0, source_clip)).status_code == 204
+
+            state = await media_state(client, admin, title["id"])
+            assert state["status"] == "ready"
+            assert state["pending"] == {"status": "queued", "progress_percent": 0}
+            assert (await client.get(f"/api/v1/content/{title['id']}")).json()["playable"] is True
+
+            worker = client.app.state.components.media_worker
+            assert in_app_loop(client, worker.run_due) == 1
+            state = await media_state(client, admin, title["id"])
+            assert state["status"] == "ready"
+            assert state["pending"] is None
+            (job,) = (tmp_path / "assets").iterdir()
+            assert [p.name for p in job.iterdir()] == ["1"]
+            assert (job / "1" / "manifest.json").is_file()
+            assert not (tmp_path / "uploads" / location.rsplit("/", 1)[1]).exists()  # the source is gone
