@@ -73,6 +73,8 @@ EVENT_PARTITION_INTERVAL_SECONDS = 6 * 3600
 SWEEP_INTERVAL_SECONDS = 4.0
 #: How often what the database could not take (during an outage) is written again.
 PENDING_WRITES_INTERVAL_SECONDS = 5.0
+#: How often unfinished uploads past MEDIA_UPLOAD_EXPIRY_HOURS are looked for.
+ABANDONED_UPLOADS_INTERVAL_SECONDS = 3600
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
@@ -134,6 +136,11 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
             # Off (interval 0) when MEDIA_WORKER_IN_API=false: `reelhouse media worker` transcodes instead.
             PeriodicJob(
                 "process-media", components.media_worker.in_api_interval_seconds, components.media_worker.run_due
+            ),
+            PeriodicJob(
+                "discard-abandoned-uploads",
+                ABANDONED_UPLOADS_INTERVAL_SECONDS,
+                components.media_worker.discard_abandoned_uploads,
             ),
         ]
 

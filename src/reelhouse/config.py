@@ -150,6 +150,8 @@ class MediaSettings:
     max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 21_474_836_480)
     #: The largest body of one tus PATCH (advertised; clients set their chunk size to it).
     tus_max_chunk_bytes: int = setting("TUS_MAX_CHUNK_BYTES", 8_388_608)
+    #: An upload that has not received its last byte this long after it started is discarded.
+    upload_expiry_hours: float = setting("MEDIA_UPLOAD_EXPIRY_HOURS", 168.0)
     #: URL ingest may reach private, loopback and link-local addresses (never in production by default).
     ingest_allow_private: bool = setting("MEDIA_INGEST_ALLOW_PRIVATE", False)
     #: How long fetching a source URL may take in all.

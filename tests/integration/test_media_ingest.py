@@ -352,3 +352,19 @@ class TestJobs:
             assert [p.name for p in job.iterdir()] == ["1"]
             assert (job / "1" / "manifest.json").is_file()
             assert not (tmp_path / "uploads" / location.rsplit("/", 1)[1]).exists()  # the source is gone
+
+    async def test_an_upload_never_finished_is_discarded_after_its_expiry(
+        self, make_client: Any, source_clip: bytes, tmp_path: Path
+    ) -> None:
+        async with make_client(MEDIA_UPLOAD_EXPIRY_HOURS="0", MEDIA_DIR=str(tmp_path)) as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, media=False)
+            unfinished = await create_upload(client, admin, title["id"], len(source_clip))
+            assert (await patch(client, admin, unfinished, 0, source_clip[:1000])).status_code == 204
+            finished = await create_upload(client, admin, title["id"], len(source_clip))
+            assert (await patch(client, admin, finished, 0, source_clip)).status_code == 204
+            worker = client.app.state.components.media_worker
+            assert in_app_loop(client, worker.discard_abandoned_uploads) == 1
+            assert (await client.head(unfinished, headers={**admin.headers, **TUS})).status_code == 404
+            assert not (tmp_path / "uploads" / unfinished.rsplit("/", 1)[1]).exists()
+            assert (tmp_path / "uploads" / finished.rsplit("/", 1)[1]).exists()  # its job still needs it

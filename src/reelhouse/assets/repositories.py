@@ -107,3 +107,13 @@ class MediaUploads:
 
     async def remove(self, upload_id: uuid.UUID) -> None:
         await self.session.execute(delete(MediaUpload).where(MediaUpload.id == upload_id))
+
+    async def abandoned(self, started_before: datetime, limit: int) -> list[MediaUpload]:
+        """Uploads that never got their last byte and were started before ``started_before``."""
+        rows = await self.session.scalars(
+            select(MediaUpload)
+            .where(MediaUpload.completed_at.is_(None), MediaUpload.created_at < started_before)
+            .order_by(MediaUpload.created_at)
+            .limit(limit)
+        )
+        return list(rows)

@@ -12,7 +12,8 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -348,6 +349,14 @@ class MediaService:
             await self.uploads.remove(upload.id)
             return
         await self._discard(upload)
+
+    async def discard_abandoned_uploads(self, older_than: timedelta, limit: int = 100) -> int:
+        """Uploads started longer ago than ``older_than`` and never finished: their files and records go."""
+        abandoned = await self.uploads.abandoned(utcnow() - older_than, limit)
+        for upload in abandoned:
+            await self.uploads.remove(upload.id)
+            self.uow.after_commit(partial(self.store.remove, upload.storage_key))
+        return len(abandoned)
 
     async def _discard(self, upload: MediaUpload) -> None:
         key = upload.storage_key

@@ -88,6 +88,13 @@ class MediaWorker:
         """The API's job interval; 0 (never) when ``reelhouse media worker`` processes instead."""
         return self.settings.poll_seconds if self.settings.worker_in_api else 0
 
+    async def discard_abandoned_uploads(self) -> int:
+        """Unfinished uploads older than ``MEDIA_UPLOAD_EXPIRY_HOURS`` are given up (files and records)."""
+        async with self._units.begin() as uow:
+            return await self._media_for(uow).discard_abandoned_uploads(
+                timedelta(hours=self.settings.upload_expiry_hours)
+            )
+
     async def run_due(self, now: datetime | None = None) -> int:
         """Process due jobs one at a time until none is left; how many were handled."""
         handled = 0
