@@ -88,6 +88,22 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              lambda: _f(value) >= 1000 and _f(admission.get("p99_ms")) < 50 and admission.get("non_2xx", 0) == 0,
              ceiling=ping, detail=_http_detail(admission))
     )  # fmt: skip
+    value = _get(raw, "media", "requests_per_s")
+    errors = (_get(raw, "media", "non_2xx") or 0) + (_get(raw, "media", "socket_errors") or 0)
+    rows.append(
+        _row("media", "Media requests of a live stream (a playlist and a 4 s segment in turn)", value, "req/s",
+             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping,
+             detail=_http_detail(raw.get("media")))
+    )  # fmt: skip
+    transcode = raw.get("transcode") or {}
+    ratio = transcode.get("speed_ratio")
+    rows.append(
+        _row("transcode", "Transcode speed: the ffmpeg CLI's time for the same ladder / ours", ratio, "x",
+             ">= 0.9", lambda: _f(ratio) >= 0.9 and bool(transcode.get("ffmpeg_ok")),
+             detail=f"{transcode.get('source_seconds')} s of 1280x720 at preset {transcode.get('preset')}: ours "
+             f"{transcode.get('ours_seconds')} s, ffmpeg {transcode.get('ffmpeg_seconds')} s, "
+             f"{transcode.get('realtime_factor')}x real time")
+    )  # fmt: skip
     memory = raw.get("players_memory") or {}
     kib = memory.get("kib_per_connection")
     rows.append(

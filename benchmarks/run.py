@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from redis.asyncio import Redis
 
 from benchmarks import profiles, report
@@ -123,6 +124,8 @@ def api_environ(database_url: str, redis_prefix: str, secret: str, var_dir: Path
         "RATE_LIMIT_ENABLED": "false",  # 60/min per IP would measure the limiter, not the service
         "WS_MAX_MESSAGES_PER_SECOND": "1000",  # the flood sends far more than a player's 5/s
         "VAR_DIR": str(var_dir),
+        "MEDIA_DIR": str(var_dir / "media"),  # the seeded titles' shared asset is made here (media step)
+        "MEDIA_WORKER_IN_API": "false",
         "REELHOUSE_ENV_FILE": str(var_dir / "no.env"),
         "LOG_LEVEL": "WARNING",
         # Each server process sets its own (benchmarks/procs.py); this one serves the in-process migration.
@@ -282,6 +285,40 @@ class Bench:
         result["evictions_per_start_expected"] = "every start after a user's first two"
         self.record("admission", **result)
 
+    async def media(self) -> None:
+        """Transcode speed against the ffmpeg CLI; then a player's playlist and segment requests."""
+        from benchmarks import media
+
+        work = self.raw / "transcode"
+        # The production preset in a full run; a fast one keeps the smoke run short.
+        settings = media.EncoderSettings(preset="superfast") if self.smoke else None
+        speed = await media.transcode_speed(work, 2 if self.smoke else 20, settings)
+        self.record("transcode", **speed)
+        # The seeded titles all point at one asset stored at MEDIA_DIR/bench/shared: this output.
+        shared = self.raw / "var" / "media" / "bench" / "shared"
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(shared, ignore_errors=True)
+        (work / "ours").rename(shared)
+        user = self.seeded.users_on("Premium")[-1]
+        async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as http:
+            started = await http.post(
+                "/api/v1/playback/sessions",
+                json={"content_id": self.seeded.free_titles[-1], "device_id": "bench-media"},
+                headers={"Authorization": f"Bearer {self.tokens([user])[0]}"},
+            )
+            started.raise_for_status()
+        stream = httpx.URL(started.json()["stream_url"])
+        base = stream.path.rsplit("/", 1)[0]
+        query = stream.query.decode()
+        script = media.media_requests_script(
+            self.raw / "media.lua", f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
+        )
+        await self.warm("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
+        result = await self.profiled(
+            "media", self.wrk("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
+        )
+        self.record("media", **result)
+
     async def flood(self) -> None:
         users = self.seeded.users_on("Premium")[: self.sizes.flood_sockets]
         meter = CpuMeter(self.api)
@@ -407,7 +444,7 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         started = datetime.now(UTC)
-        steps = [self.ceilings, self.http, self.admission, self.flood, self.players, self.eviction]
+        steps = [self.ceilings, self.http, self.admission, self.media, self.flood, self.players, self.eviction]
         if self.only:
             steps = [step for step in steps if step.__name__ in self.only or step == self.ceilings]
         try:

@@ -69,6 +69,18 @@ def password_hash(memory_kib: int = 19456, time_cost: int = 2, parallelism: int 
     )
 
 
+async def shared_asset(connection: asyncpg.Connection, now: datetime) -> uuid.UUID:
+    """One media asset every bench title plays (admission needs ready media; its files are not fetched)."""
+    asset_id = uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO media_assets (id, storage_key, duration_seconds, renditions, created_at, updated_at)"
+        " VALUES ($1, 'bench/shared', 600.0, '[]'::jsonb, $2, $2)",
+        asset_id,
+        now,
+    )
+    return asset_id
+
+
 async def seed(dsn: str, *, users: int, titles: int, history_per_user: int, rng_seed: int = 7) -> Seeded:
     rng = random.Random(rng_seed)  # noqa: S311  (reproducible fake data)
     now = datetime.now(UTC)
@@ -118,6 +130,9 @@ async def seed(dsn: str, *, users: int, titles: int, history_per_user: int, rng_
             columns=["id", "slug", "name", "created_at", "updated_at"],
             records=[(gid, slug, slug.title(), now, now) for gid, slug in zip(genre_ids, GENRES, strict=True)],
         )
+        # Every title shares one asset (titles point at processed media; the scenarios measure
+        # admission and catalog reads, not transcoding). Its files need not exist for them.
+        asset_id = await shared_asset(connection, now)
         content_rows = []
         content_genre_rows = []
         durations = []
@@ -142,6 +157,7 @@ async def seed(dsn: str, *, users: int, titles: int, history_per_user: int, rng_
                     published_at,
                     published_at,
                     published_at,
+                    asset_id,
                 )
             )
             for gid in rng.sample(genre_ids, 2):
@@ -164,6 +180,7 @@ async def seed(dsn: str, *, users: int, titles: int, history_per_user: int, rng_
                 "published_at",
                 "created_at",
                 "updated_at",
+                "media_asset_id",
             ],
             records=content_rows,
         )

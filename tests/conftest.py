@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -232,8 +233,53 @@ async def settings(make_settings: Callable[..., Settings]) -> Settings:
     return settings
 
 
+class SharedMedia:
+    """Processed media that test titles share: a tiny clip made and transcoded once per test run.
+
+    Made on first use (most runs never play anything), under a file lock, in a workspace every
+    xdist worker of the run shares, so the whole run transcodes it once.
+    """
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self._directory: Path | None = None
+
+    def directory(self) -> Path:
+        if self._directory is None:
+            self._directory = processed_once(self.workspace)
+        return self._directory
+
+
+def processed_once(workspace: Path) -> Path:
+    from media.clips import make_test_clip
+    from reelhouse.media import EncoderSettings, process_media
+
+    destination = workspace / "shared-title"
+    workspace.mkdir(parents=True, exist_ok=True)
+    with (workspace / "shared-title.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not destination.exists():
+            source = make_test_clip(
+                workspace / "shared-source.mp4",
+                width=1280,
+                height=720,
+                seconds=6,
+                fps=25,
+                with_audio=True,
+                container_format="mp4",
+            )
+            process_media(source, destination, settings=EncoderSettings(preset="superfast"))
+    return destination
+
+
+@pytest.fixture(scope="session")
+def shared_media(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SharedMedia:
+    base = tmp_path_factory.getbasetemp()
+    return SharedMedia((base if worker_id == "master" else base.parent) / "shared-media")
+
+
 @pytest.fixture
-def make_client(make_settings: Callable[..., Settings]) -> ClientFactory:
+def make_client(make_settings: Callable[..., Settings], shared_media: SharedMedia) -> ClientFactory:
     """Start an app with overridden settings: ``async with make_client(RATE_LIMIT_ENABLED="true") as client``."""
 
     @asynccontextmanager
@@ -242,12 +288,14 @@ def make_client(make_settings: Callable[..., Settings]) -> ClientFactory:
         if reset:
             await reset_state(settings)
         async with AsyncTestClient(app=create_app(settings)) as client:
+            client.app.state.test_media = shared_media  # for catalog_helpers.create_title
             yield client
 
     return factory
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
+async def client(settings: Settings, shared_media: SharedMedia) -> AsyncIterator[Client]:
     async with AsyncTestClient(app=create_app(settings)) as client:
+        client.app.state.test_media = shared_media  # for catalog_helpers.create_title
         yield client

@@ -21,6 +21,7 @@ from reelhouse.accounts.auth import AccessTokenMiddleware, provide_current_user,
 from reelhouse.accounts.controllers import AuthController, UserController
 from reelhouse.admin.controllers import AdminUserController
 from reelhouse.api_docs import API_CONVENTIONS
+from reelhouse.assets.controllers import AdminMediaController, AdminUploadController
 from reelhouse.catalog.controllers import (
     AdminContentController,
     AdminGenreController,
@@ -79,6 +80,8 @@ EVENT_PARTITION_INTERVAL_SECONDS = 6 * 3600
 SWEEP_INTERVAL_SECONDS = 4.0
 #: How often what the database could not take (during an outage) is written again.
 PENDING_WRITES_INTERVAL_SECONDS = 5.0
+#: How often unfinished uploads past MEDIA_UPLOAD_EXPIRY_HOURS are looked for.
+ABANDONED_UPLOADS_INTERVAL_SECONDS = 3600
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
@@ -100,6 +103,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AdminPlaybackController,
     playback_socket,
     MediaController,
+    AdminUploadController,
+    AdminMediaController,
     NotificationPreferenceController,
     UnsubscribeController,
     AdminNotificationController,
@@ -141,6 +146,15 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 lambda: enqueue_due_reminders(units, settings),
             ),
             PeriodicJob("dispatch-notifications", self.notifier.in_api_interval_seconds, self.notifier.dispatch_due),
+            # Off (interval 0) when MEDIA_WORKER_IN_API=false: `reelhouse media worker` transcodes instead.
+            PeriodicJob(
+                "process-media", components.media_worker.in_api_interval_seconds, components.media_worker.run_due
+            ),
+            PeriodicJob(
+                "discard-abandoned-uploads",
+                ABANDONED_UPLOADS_INTERVAL_SECONDS,
+                components.media_worker.discard_abandoned_uploads,
+            ),
         ]
 
     def on_cli_init(self, cli: Group) -> None:
@@ -198,7 +212,18 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         if settings.server.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
                 allow_origins=settings.server.cors_allowed_origins,
-                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "Range", "If-Range"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "X-Request-ID",
+                    "Range",
+                    "If-Range",
+                    "Tus-Resumable",
+                    "Upload-Length",
+                    "Upload-Offset",
+                    "Upload-Metadata",
+                ],
                 expose_headers=[
                     "RateLimit",
                     "RateLimit-Policy",
@@ -207,6 +232,13 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                     "Content-Range",
                     "Accept-Ranges",
                     "Content-Length",
+                    "Location",
+                    "Tus-Resumable",
+                    "Tus-Version",
+                    "Tus-Extension",
+                    "Tus-Max-Size",
+                    "Upload-Offset",
+                    "Upload-Length",
                 ],
                 allow_credentials=False,
             )
@@ -231,7 +263,11 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 Tag(name="Admin: plans", description="Administrators manage plans"),
                 Tag(name="Subscriptions", description="Subscribe, cancel, renew and change plan"),
                 Tag(name="Playback", description="Start, list and stop streams; the player's websocket"),
-                Tag(name="Media", description="Signed stream URLs: HLS playlists and rendition files"),
+                Tag(name="Media", description="Signed stream URLs: HLS playlists and segments, per playback session"),
+                Tag(
+                    name="Admin: media",
+                    description="Administrators upload (tus) or fetch a title's video and see its processing",
+                ),
                 Tag(name="Admin: playback", description="Administrators see and end live streams"),
                 Tag(name="Catalog", description="Browse, search, trending, new releases and recommendations"),
                 Tag(name="Admin: catalog", description="Administrators manage titles and genres"),

@@ -180,10 +180,35 @@ def _without_prompts_off_a_terminal(args: list[str]) -> list[str]:
     return args
 
 
+@click.group(cls=LitestarGroup, name="media")
+def media_group() -> None:
+    """Media: the transcoding worker."""
+
+
+@media_group.command(name="worker")  # type: ignore[untyped-decorator]
+@click.option("--once", is_flag=True, help="Process what is queued now, then exit.")
+def media_worker(app: Litestar, once: bool) -> None:
+    """Transcode and package queued media jobs until SIGINT/SIGTERM (set MEDIA_WORKER_IN_API=false)."""
+    from reelhouse.assets.worker import run_worker
+
+    components = _components(app)
+
+    async def run() -> None:
+        try:
+            await run_worker(components.media_worker, once=once)
+        finally:
+            await components.db_config.get_engine().dispose()
+
+    click.echo("media worker started" + (" (once)" if once else "; Ctrl-C stops it"))
+    anyio.run(run)
+    click.echo("media worker stopped")
+
+
 def register_commands(cli: click.Group) -> None:
     cli.add_command(users_group)
     cli.add_command(demo_group)
     cli.add_command(notifications_group)
+    cli.add_command(media_group)
 
 
 def main() -> None:

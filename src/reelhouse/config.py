@@ -199,7 +199,7 @@ class PlaybackSettings:
     playback_token_ttl_seconds: int = setting("PLAYBACK_TOKEN_TTL_SECONDS", 1800)
     #: How long a signed stream URL works (it also stops when its session ends).
     stream_url_ttl_seconds: int = setting("STREAM_URL_TTL_SECONDS", 21600)
-    #: Where media files live: <MEDIA_DIR>/<content id>/<rendition>.mp4 (e.g. 720p.mp4).
+    #: Where media lives: uploads in progress and processed assets (<MEDIA_DIR>/assets/...).
     media_dir: str = setting("MEDIA_DIR", "var/media")
     #: Websocket messages larger than this close the socket (1009).
     ws_max_message_bytes: int = setting("WS_MAX_MESSAGE_BYTES", 4096)
@@ -209,6 +209,32 @@ class PlaybackSettings:
     @property
     def grace_seconds(self) -> int:
         return self.heartbeat_interval_seconds * self.heartbeat_grace_intervals
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Ingest (tus uploads and URLs) and the media jobs; files live under ``MEDIA_DIR`` (playback)."""
+
+    #: The largest source accepted, by upload or from a URL (413 above it).
+    max_upload_bytes: int = setting("MAX_UPLOAD_BYTES", 21_474_836_480)
+    #: The largest body of one tus PATCH (advertised; clients set their chunk size to it).
+    tus_max_chunk_bytes: int = setting("TUS_MAX_CHUNK_BYTES", 8_388_608)
+    #: An upload that has not received its last byte this long after it started is discarded.
+    upload_expiry_hours: float = setting("MEDIA_UPLOAD_EXPIRY_HOURS", 168.0)
+    #: URL ingest may reach private, loopback and link-local addresses (never in production by default).
+    ingest_allow_private: bool = setting("MEDIA_INGEST_ALLOW_PRIVATE", False)
+    #: How long fetching a source URL may take in all.
+    ingest_timeout_seconds: float = setting("MEDIA_INGEST_TIMEOUT_SECONDS", 3600.0)
+    #: Run the media worker inside each API process; off when `reelhouse media worker` runs instead.
+    worker_in_api: bool = setting("MEDIA_WORKER_IN_API", True)
+    poll_seconds: float = setting("MEDIA_POLL_SECONDS", 2.0)
+    #: A claimed job whose worker stops renewing its lease for this long is claimed again.
+    lease_seconds: int = setting("MEDIA_LEASE_SECONDS", 60)
+    max_attempts: int = setting("MEDIA_MAX_ATTEMPTS", 3)
+    retry_base_seconds: float = setting("MEDIA_RETRY_BASE_SECONDS", 30.0)
+    retry_max_seconds: float = setting("MEDIA_RETRY_MAX_SECONDS", 1800.0)
+    #: x264 preset of the transcode (slow is the quality default; faster presets for tests and demos).
+    encoder_preset: str = setting("MEDIA_ENCODER_PRESET", "slow")
 
 
 @dataclass(frozen=True)
@@ -249,6 +275,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
     def is_production(self) -> bool:
@@ -264,6 +291,7 @@ SECTIONS: dict[str, type[Any]] = {
     "admin": AdminSettings,
     "playback": PlaybackSettings,
     "notifications": NotificationSettings,
+    "media": MediaSettings,
 }
 
 T = TypeVar("T")
@@ -388,9 +416,15 @@ _AT_LEAST_ONE = frozenset(
         "NOTIFICATION_BATCH_SIZE",
         "NOTIFICATION_MAX_ATTEMPTS",
         "NOTIFICATION_LEASE_SECONDS",
+        "MAX_UPLOAD_BYTES",
+        "TUS_MAX_CHUNK_BYTES",
+        "MEDIA_LEASE_SECONDS",
+        "MEDIA_MAX_ATTEMPTS",
     }
 )
 MAX_PORT = 65535
+#: The x264 presets the media core accepts (its EncoderSettings: those that keep H.264 High), fastest first.
+X264_PRESETS = ("superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
 def _validate(settings: Settings) -> None:
@@ -433,6 +467,8 @@ def _validate_texts(settings: Settings) -> None:
     if "{" in settings.redis.key_prefix or "}" in settings.redis.key_prefix:
         # Keys are hash-tagged with {user_id}; a brace in the prefix would move the tag.
         raise SettingsError(f"REDIS_KEY_PREFIX must not contain braces, not {settings.redis.key_prefix!r}")
+    if settings.media.encoder_preset not in X264_PRESETS:
+        raise SettingsError(f"MEDIA_ENCODER_PRESET must be one of {', '.join(X264_PRESETS)}")
     try:
         _ = settings.server.trusted_proxy_networks
     except ValueError as exc:

@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and the app see the same metadata."""
 
 from reelhouse.accounts.models import RefreshFamily, RefreshToken, User
+from reelhouse.assets.models import MediaAsset, MediaJob, MediaUpload
 from reelhouse.catalog.models import Content, Genre, content_genres, user_genres
 from reelhouse.notifications.models import Notification, NotificationPreference, release_notices
 from reelhouse.plans.models import Plan
@@ -12,6 +13,9 @@ __all__ = [
     "Content",
     "Genre",
     "IdempotencyRecord",
+    "MediaAsset",
+    "MediaJob",
+    "MediaUpload",
     "Notification",
     "NotificationPreference",
     "Plan",

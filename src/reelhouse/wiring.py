@@ -22,6 +22,9 @@ from reelhouse.accounts.profiles import ProfileReader, RememberedProfiles
 from reelhouse.accounts.repositories import KnownUsers
 from reelhouse.accounts.services import AccountService
 from reelhouse.accounts.tokens import AccessTokenCodec
+from reelhouse.assets.services import MediaService
+from reelhouse.assets.store import FileMediaStore
+from reelhouse.assets.worker import MediaWorker
 from reelhouse.catalog.events import TitlePublished
 from reelhouse.catalog.services import CatalogService
 from reelhouse.config import Settings
@@ -188,13 +191,18 @@ class Components:
             open_sockets=self.open_sockets,
             broadcast=self.broadcast,
         )
+        # media: the store of uploads and processed assets, the job worker, per-session delivery
+        self.media_store = FileMediaStore(playback.media_dir)
+        self.media_worker = MediaWorker(
+            settings=settings.media, units=self.units, store=self.media_store, media_for=self.media
+        )
         self.media_access = MediaAccess(
             stream_urls=self.stream_urls,
             streams=backends.streams,
             grace_seconds=playback.grace_seconds,
-            media_dir=playback.media_dir,
+            store=self.media_store,
             units=self.units,
-            catalog_for=self.catalog,
+            media_for=self.media,
         )
         self.event_archive = DirectoryArchive(Path(playback.media_dir) / "archive")
         self._subscribe_handlers()
@@ -217,6 +225,9 @@ class Components:
 
     def catalog(self, uow: UnitOfWork) -> CatalogService:
         return CatalogService(uow, public_cache=self.public_cache, viewers=self._viewer_counts)
+
+    def media(self, uow: UnitOfWork) -> MediaService:
+        return MediaService(uow, settings=self.settings.media, store=self.media_store, catalog=self.catalog(uow))
 
     def entitlements(self, uow: UnitOfWork) -> EntitlementService:
         return EntitlementService(uow.session, free_max_devices=self.settings.playback.free_max_devices)
@@ -262,6 +273,7 @@ class Components:
             "accounts": self.accounts,
             "plans": self.plans,
             "catalog": self.catalog,
+            "media": self.media,
             "subscriptions": self.subscriptions,
             "history": self.watch_history,
             "playback": self.playback,
@@ -272,7 +284,8 @@ class Components:
             "profiles": self.profiles,
             "readiness": self.readiness,
             "player_sockets": self.player_sockets,
-            "media": self.media_access,
+            "delivery": self.media_access,
+            "media_settings": self.settings.media,
         }
         dependencies = {"uow": Provide(self.units.provide)}
         dependencies.update(

@@ -12,18 +12,22 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpers import ADMIN_EMAIL, PASSWORD, auth, login, register, session_scope
+from conftest import build_settings
+from helpers import ADMIN_EMAIL, PASSWORD, auth, in_app_loop, login, register, session_scope
+from reelhouse.media import read_manifest
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.uow import UnitOfWorkFactory
 from reelhouse.playback.models import WatchHistory
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
+from reelhouse.wiring import Components
 
 Client = AsyncTestClient[Any]
 
@@ -96,11 +100,45 @@ def title_fields(**overrides: Any) -> dict[str, Any]:
     return fields
 
 
-async def create_title(client: Client, admin: Person, **overrides: Any) -> dict[str, Any]:
+async def create_title(client: Client, admin: Person, *, media: bool = True, **overrides: Any) -> dict[str, Any]:
+    """A title through the admin API; a published one plays the run's shared test media unless ``media=False``."""
     response = await client.post(ADMIN_CONTENT, json=title_fields(**overrides), headers=admin.headers)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
+    if media and body["published"]:
+        give_shared_media(client, body["id"])
+        response = await client.get(f"{CONTENT}/{body['id']}", headers=admin.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
     return body
+
+
+async def give_stored_media(database_url: str, content_id: str, directory: Path) -> None:
+    """As :func:`give_shared_media`, for a title made through real server processes: in their database."""
+    components = Components(build_settings(DATABASE_URL=database_url))
+    try:
+        async with components.units.begin() as uow:
+            media = components.media(uow)
+            asset = await media.register(str(directory), read_manifest(directory))
+            await media.share(uuid.UUID(content_id), asset.id)
+    finally:
+        await components.db_config.get_engine().dispose()
+        await components.close()
+
+
+def give_shared_media(client: Client, content_id: str) -> str:
+    """Point a title at the run's shared processed clip (transcoded once per run); the asset's id."""
+    directory = client.app.state.test_media.directory()
+    components = client.app.state.components
+
+    async def attach() -> str:
+        async with components.units.begin() as uow:
+            media = components.media(uow)
+            asset = await media.register(str(directory), read_manifest(directory))
+            await media.share(uuid.UUID(content_id), asset.id)
+            return str(asset.id)
+
+    return in_app_loop(client, attach)
 
 
 async def report(client: Client, person: Person, content_id: str, watched_seconds: float) -> dict[str, Any]:

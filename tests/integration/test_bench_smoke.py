@@ -24,6 +24,8 @@ SCENARIOS = {
     "content",
     "profile",
     "admission",
+    "media",
+    "transcode",
     "players_memory",
     "heartbeats",
     "heartbeat_flood",

@@ -30,6 +30,7 @@ PUBLIC_KEYS = {
     "trailer_url",
     "published",
     "published_at",
+    "playable",
     "created_at",
     "updated_at",
 }

@@ -19,10 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from catalog_helpers import title_fields
+from catalog_helpers import give_stored_media, title_fields
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from conftest import SharedMedia
 from helpers import PASSWORD
 from servers import emptied_shared_state, running_processes, running_servers, server_environ
 
@@ -95,7 +96,9 @@ async def closed_with(ws: ClientConnection) -> int | None:
 
 
 @pytest.mark.parametrize("shared_redis_url", ["redis", "redis-cluster"], indirect=True)
-async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(instances: tuple[str, str]):
+async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(
+    instances: tuple[str, str], postgres_url: str, shared_media: SharedMedia
+):
     a, b = instances
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http, asyncio.timeout(TEST_TIMEOUT_SECONDS):
         # The admin was created by the instances themselves, from ADMIN_EMAIL / ADMIN_PASSWORD.
@@ -118,6 +121,7 @@ async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(in
             201,
         )
         title = ok(await http.post(f"{a}/api/v1/admin/content", json=title_fields(), headers=as_admin), 201)
+        await give_stored_media(postgres_url, title["id"], shared_media.directory())
 
         viewer = ok(
             await http.post(
@@ -166,7 +170,7 @@ async def test_a_start_on_one_instance_evicts_a_device_connected_to_the_other(in
 
 
 async def test_shutdown_closes_sockets_with_1012_saves_positions_and_the_session_resumes_elsewhere(
-    postgres_url: str, shared_redis_url: str, shared_prefix: str, tmp_path: Path
+    postgres_url: str, shared_redis_url: str, shared_prefix: str, tmp_path: Path, shared_media: SharedMedia
 ):
     environ = instance_environ(postgres_url, shared_redis_url, shared_prefix, tmp_path)
     with running_processes(environ, 2, tmp_path) as [(a, process_a), (b, _)]:
@@ -176,6 +180,7 @@ async def test_shutdown_closes_sockets_with_1012_saves_positions_and_the_session
             )
             as_admin = {"Authorization": f"Bearer {admin['token']}"}
             title = ok(await http.post(f"{b}/api/v1/admin/content", json=title_fields(), headers=as_admin), 201)
+            await give_stored_media(postgres_url, title["id"], shared_media.directory())
             viewer = ok(
                 await http.post(
                     f"{b}/api/v1/auth/register", json={"email": "viewer@example.com", "password": PASSWORD, "name": "V"}
@@ -206,12 +211,15 @@ async def test_shutdown_closes_sockets_with_1012_saves_positions_and_the_session
                 assert (await receive(ws, time.monotonic() + 5))["type"] == "ack"
 
 
-async def test_a_newer_socket_on_another_instance_replaces_the_older_one(instances: tuple[str, str]):
+async def test_a_newer_socket_on_another_instance_replaces_the_older_one(
+    instances: tuple[str, str], postgres_url: str, shared_media: SharedMedia
+):
     a, b = instances
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as http, asyncio.timeout(TEST_TIMEOUT_SECONDS):
         admin = ok(await http.post(f"{a}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
         as_admin = {"Authorization": f"Bearer {admin['token']}"}
         title = ok(await http.post(f"{a}/api/v1/admin/content", json=title_fields(), headers=as_admin), 201)
+        await give_stored_media(postgres_url, title["id"], shared_media.directory())
         viewer = ok(
             await http.post(
                 f"{b}/api/v1/auth/register", json={"email": "twice@example.com", "password": PASSWORD, "name": "T"}

@@ -92,6 +92,20 @@ class TestPrecedence:
             environ={"VAR_DIR": str(var_dir)}, config_file=ROOT / "litestar.toml", env_file=ROOT / "no-such.env"
         )
         assert settings.auth.access_token_ttl_seconds == 900
+        assert settings.media.tus_max_chunk_bytes == 8 * 1024 * 1024
+        assert settings.media.ingest_allow_private is False
+
+    def test_media_settings_come_from_the_environment(self, load):
+        settings = load(
+            {"MAX_UPLOAD_BYTES": "1000", "MEDIA_INGEST_ALLOW_PRIVATE": "true", "MEDIA_ENCODER_PRESET": "superfast"}
+        )
+        assert settings.media.max_upload_bytes == 1000
+        assert settings.media.ingest_allow_private is True
+        assert settings.media.encoder_preset == "superfast"
+
+    def test_an_unknown_encoder_preset_is_refused(self, load):
+        with pytest.raises(SettingsError, match="MEDIA_ENCODER_PRESET must be one of"):
+            load({"MEDIA_ENCODER_PRESET": "fastest"})
 
 
 class TestRedisUrl:

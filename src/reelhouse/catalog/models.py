@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from advanced_alchemy.base import UUIDAuditBase
 from advanced_alchemy.types import DateTimeUTC
@@ -84,8 +85,18 @@ class Content(UUIDAuditBase):
     published: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     #: Set the first time the title is published and kept afterwards ("new releases" sort by it).
     published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    #: The processed media this title plays (``media_assets``, managed by ``reelhouse.assets``); set
+    #: only once that media is ready, so a title with one is playable. Several titles may share one.
+    media_asset_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("media_assets.id", ondelete="SET NULL"), default=None, index=True
+    )
 
     genres: Mapped[list[Genre]] = relationship(secondary=content_genres, lazy="raise", order_by=Genre.name)
+
+    @property
+    def playable(self) -> bool:
+        """Its media is ready to stream."""
+        return self.media_asset_id is not None
 
 
 def search_document() -> ColumnElement[object]:

@@ -85,6 +85,8 @@ class Content(Struct):
     #: Always true outside the admin routes: nobody else sees an unpublished title.
     published: bool
     published_at: datetime | None
+    #: Its media is ready: a stream of it can start.
+    playable: bool
     created_at: datetime
     updated_at: datetime
 

@@ -306,6 +306,51 @@ class CatalogService:
             await self.uow.publish(TitleWithdrawn(content.id))
         return content
 
+    # the title's media (decided by reelhouse.assets, which owns the media tables)
+
+    async def attach_media(
+        self,
+        content_id: uuid.UUID,
+        asset_id: uuid.UUID,
+        *,
+        measured_duration_seconds: float | None = None,
+        poster_url: str | None = None,
+    ) -> uuid.UUID | None:
+        """Point the title at ready media; the media it played before, if any, is returned.
+
+        A measured duration replaces the one the administrator guessed (credits that would no
+        longer fall inside it are cleared); the poster fills ``thumbnail_url`` only when none was given.
+        """
+        content = await self._get(content_id)
+        previous = content.media_asset_id
+        content.media_asset_id = asset_id
+        if measured_duration_seconds is not None:
+            duration = max(1, round(measured_duration_seconds))
+            content.duration_seconds = duration
+            if content.credits_start_seconds is not None and content.credits_start_seconds >= duration:
+                content.credits_start_seconds = None
+        if poster_url is not None and not content.thumbnail_url:
+            content.thumbnail_url = poster_url
+        await self.session.flush()
+        self._catalog_changed()
+        return previous if previous != asset_id else None
+
+    async def detach_media(self, content_id: uuid.UUID) -> uuid.UUID | None:
+        """The title has no media any more (it stops being playable); the media it had is returned."""
+        content = await self._get(content_id)
+        previous, content.media_asset_id = content.media_asset_id, None
+        await self.session.flush()
+        self._catalog_changed()
+        return previous
+
+    async def titles_using_media(self, asset_id: uuid.UUID) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count()).select_from(Content).where(Content.media_asset_id == asset_id)
+            )
+            or 0
+        )
+
     def _catalog_changed(self) -> None:
         """What anonymous callers were shown of the catalog is out of date once this transaction commits."""
         self._public_cache.invalidate_on_commit(self.uow, CacheScope.CATALOG)

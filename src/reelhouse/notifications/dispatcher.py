@@ -1,9 +1,8 @@
 """The dispatcher: claims due mail from the outbox, sends it, records the outcome.
 
-A claim is one UPDATE that moves due rows to ``sending`` under a fresh claim token and a lease;
-on PostgreSQL the rows are picked with ``FOR UPDATE SKIP LOCKED``, so any number of dispatchers
+The outbox is a :class:`~reelhouse.platform.leases.LeasedQueue` (as the media jobs are): a claim
+moves due rows to ``sending`` under a fresh claim token and a lease, so any number of dispatchers
 (API processes, ``reelhouse notifications worker``) share the work and never take the same row.
-SQLite has one writer at a time, so the same single statement is already exclusive there.
 A row whose lease runs out (its dispatcher died mid-send) is due again. Outcomes are recorded
 only under the claim token, so a dispatcher that lost its lease cannot overwrite a newer claim.
 """
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import update
 
 from reelhouse.notifications.mail import MailBackend, build_message, mail_backend_for, message_id_for
 from reelhouse.notifications.models import Notification, NotificationStatus
@@ -33,6 +32,7 @@ from reelhouse.notifications.services import (
 )
 from reelhouse.notifications.templates import render
 from reelhouse.notifications.tokens import UnsubscribeTokens
+from reelhouse.platform.leases import LeasedQueue, retry_delay
 from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -51,10 +51,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def retry_delay(attempts: int, *, base_seconds: float, max_seconds: float, rand: Callable[[], float]) -> timedelta:
-    """Exponential backoff with jitter: between half and all of base * 2^(attempts-1), capped."""
-    ceiling = min(max_seconds, base_seconds * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=ceiling / 2 + rand() * ceiling / 2)
+#: The outbox is a leased queue: the claim machinery is the one the media jobs use too.
+OUTBOX = LeasedQueue(Notification, waiting=NotificationStatus.PENDING, running=NotificationStatus.SENDING)
 
 
 def public_base_url(settings: Settings) -> str:
@@ -126,40 +124,16 @@ class NotificationDispatcher:
 
     async def claim(self, now: datetime, limit: int) -> list[ClaimedMail]:
         """Move up to ``limit`` due rows to ``sending`` under a new claim token and lease."""
-        token = uuid.uuid4().hex
-        due = or_(
-            and_(Notification.status == NotificationStatus.PENDING, Notification.next_attempt_at <= now),
-            and_(Notification.status == NotificationStatus.SENDING, Notification.claimed_until <= now),
-        )
         async with self._units.begin() as uow:
-            session = uow.session
-            candidates = select(Notification.id).where(due).order_by(Notification.next_attempt_at).limit(limit)
-            if session.get_bind().dialect.name == "postgresql":
-                # Lock the batch first, then update exactly those rows. (Inside the UPDATE's WHERE the
-                # locking subquery may be rescanned per row, and its LIMIT would not hold.)
-                ids = list(await session.scalars(candidates.with_for_update(skip_locked=True)))
-                if not ids:
-                    return []
-                chosen = Notification.id.in_(ids)
-            else:
-                # One statement: SQLite runs it under its single write lock, so it is the claim.
-                chosen = Notification.id.in_(candidates)
-            rows = await session.execute(
-                update(Notification)
-                .where(chosen, due)
-                .values(
-                    status=NotificationStatus.SENDING,
-                    claim_token=token,
-                    claimed_until=now + timedelta(seconds=self.settings.notifications.lease_seconds),
-                    attempts=Notification.attempts + 1,
-                    # A digest takes no more titles once it is on its way.
-                    open_digest_key=None,
-                    updated_at=now,
-                )
-                .returning(Notification.id, Notification.attempts)
-                .execution_options(synchronize_session=False)
+            claimed = await OUTBOX.claim(
+                uow.session,
+                now,
+                limit,
+                timedelta(seconds=self.settings.notifications.lease_seconds),
+                # A digest takes no more titles once it is on its way.
+                extra_values={"open_digest_key": None},
             )
-            return [ClaimedMail(id=row_id, claim_token=token, attempts=attempts) for row_id, attempts in rows]
+        return [ClaimedMail(id=item.id, claim_token=item.claim_token, attempts=item.attempts) for item in claimed]
 
     async def _deliver(self, mail: ClaimedMail, now: datetime | None, report: DispatchReport) -> None:
         async with self._units.begin() as uow:

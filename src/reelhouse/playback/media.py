@@ -1,41 +1,38 @@
-"""The media behind ``stream_url``: HLS playlists and the rendition files, with byte ranges.
+"""Delivery that follows the session: the HLS behind ``stream_url``, authorized per request.
 
-Routes (all under ``/media/{content_id}/``, each URL carrying the signed query
+Routes (under ``/media/{content_id}/``; every URL but the poster carries the signed query
 ``?user=&session=&resolution=&expires=&signature=`` that ``POST /api/v1/playback/sessions``
-issued; the signature is the credential, so no access token is needed and the per-caller
-rate limiter does not count them: a player fetches many of them):
+issued; the signature is the credential, so no access token is needed and the per-caller rate
+limiter does not count them: a player fetches a segment every few seconds):
 
-- ``manifest.m3u8``: the HLS master playlist. One variant per rendition that exists on
-  disk at or below the plan's resolution (the cap signed into the URL), lowest first,
-  each with ``BANDWIDTH`` and ``RESOLUTION``.
-- ``{rendition}.m3u8``: that rendition's media playlist, a VOD playlist whose one segment
-  is the rendition's file (its ``EXTINF`` is the title's duration from the catalog).
-- ``{rendition}.mp4``: the file itself, with HTTP range requests (``Accept-Ranges: bytes``;
-  ``Range: bytes=a-b``, ``a-`` and ``-n`` answer 206 with ``Content-Range``; a range
-  starting past the end answers 416 with ``Content-Range: bytes */size``; a multi-range,
-  malformed or non-byte ``Range`` is ignored and the whole file answers 200, as RFC 9110
-  allows; ``If-Range`` is honoured against the ``ETag`` or ``Last-Modified``). A progressive
-  MP4 (best made with ``ffmpeg -movflags +faststart``) plays in any player from this URL.
+- ``manifest.m3u8`` (the ``stream_url``): the master playlist of the title's ready media, listing
+  the renditions up to the stream's cap with their measured ``BANDWIDTH``, ``AVERAGE-BANDWIDTH``,
+  ``CODECS``, ``RESOLUTION`` and ``FRAME-RATE``.
+- ``{rendition}/index.m3u8``: that rendition's VOD media playlist (CMAF, ``EXT-X-MAP``).
+- ``{rendition}/init.mp4`` and ``{rendition}/seg_NNNNN.m4s``: the initialization segment and the
+  ~4 s media segments (single byte ranges honoured).
+- ``poster.jpg``: the title's poster frame, public (it fills ``thumbnail_url``).
 
-``GET`` and ``HEAD`` answer on every route. Files live at
-``<MEDIA_DIR>/<content id>/<rendition>.mp4`` (``480p``, ``720p``, ``1080p``, ``4k``);
-nothing from the request reaches a file path but the parsed UUID and a rendition name
-from the :class:`~reelhouse.plans.models.Resolution` enum, so no path can escape ``MEDIA_DIR``.
+Playlists are rendered per request from the asset's ``manifest.json`` with this session's
+query on every URI; nothing from the request reaches a file path but a rendition named by
+:class:`~reelhouse.plans.models.Resolution` and a file name the manifest lists.
 
 Every request is checked, in this order, and refused with a problem response:
 
-1. the signature and expiry: 403 ``invalid_stream_signature`` (missing, malformed, forged or
-   altered parameters, or a URL for another title) or 403 ``stream_url_expired``;
-2. the stream is live: its session is still in the session store, for this title, and has
-   not been silent past the heartbeat grace period; otherwise 403 ``stream_ended`` (stopped,
-   evicted by another device, terminated, expired);
-3. the rendition is within the signed cap: 403 ``resolution_not_allowed``;
-4. the media exists: 404 ``media_not_found``. A title with no local file at or below the
-   cap has no playable manifest (an empty master playlist is not valid HLS), so the
-   manifest answers 404 ``media_not_found`` too, naming whether files exist above the cap.
+1. the signature and expiry: 403 ``invalid_stream_signature`` or ``stream_url_expired``;
+2. the stream is live (its session is in the session store, for this title, not silent past the
+   grace period); otherwise 403 with the reason it ended as the code (``stream_limit``, ``admin``,
+   ``subscription_ended``, ``signed_out``, ``expired``, ``stopped``, ``replaced``), or
+   ``stream_ended`` when the store no longer remembers why;
+3. the rendition is within the stream's cap (the plan's at the start, lowered at once when the plan
+   changes to a lower resolution: the stream goes on at the allowed renditions): 403
+   ``resolution_not_allowed``;
+4. the media exists: 404 ``media_not_found``.
 
-Answers are ``Cache-Control: no-store``: a URL must stop working once its stream ends, so
-no cache may keep answering for it.
+Playlists are ``Cache-Control: no-store`` (they must stop working with the session); segments
+and init segments never change, so the player may keep them privately (``private, immutable``).
+A segment is one request of a few seconds of video, so no answer outlives its session by more.
+Bytes are read in chunks in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -43,8 +40,8 @@ from __future__ import annotations
 import re
 import stat
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from email.utils import formatdate
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +56,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 
+from reelhouse.media import MediaManifest, Rendition, read_manifest, render_master, render_media
 from reelhouse.plans.models import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
 from reelhouse.platform.jwt import InvalidToken
@@ -72,38 +70,32 @@ if TYPE_CHECKING:
     from litestar.types import Method, OperationIDCreator
     from litestar.types.internal_types import PathParameterDefinition
 
-    from reelhouse.catalog.services import CatalogService
+    from reelhouse.assets.services import MediaService
+    from reelhouse.assets.store import MediaStore
     from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
     from reelhouse.playback.streams import StreamStore
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
-VIDEO_TYPE = "video/mp4"
+SEGMENT_TYPE = "video/mp4"
 MANIFEST_NAME = "manifest.m3u8"
+MEDIA_PLAYLIST_NAME = "index.m3u8"
+POSTER_NAME = "poster.jpg"
+PLAYLIST_CACHE = "no-store"
+#: Segments never change once made, and each URL belongs to one session.
+SEGMENT_CACHE = "private, max-age=86400, immutable"
 #: The signature is the credential: no access token, and not counted per caller (a player
-#: fetches a playlist per rendition and a range request every few seconds). The URL's own checks
+#: fetches a playlist per rendition and a segment every few seconds). The URL's own checks
 #: judge its path and query: anything unsigned is a 403, any other name a 404.
 MEDIA_ROUTE_OPT = {"exclude_from_auth": True, "exclude_from_rate_limit": True, OWN_INPUT_CHECKS: True}
-READ_CHUNK_BYTES = 512 * 1024
+READ_CHUNK_BYTES = 256 * 1024
+#: How long an instance trusts what it read of a title's current media (a replacement or removal
+#: reaches new requests within this long).
+MEDIA_LOOKUP_SECONDS = 2.0
+MANIFESTS_KEPT = 256
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _BYTE_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII | re.IGNORECASE)
 #: Larger than any file; range positions beyond it are clamped rather than parsed.
 _HUGE = 10**18
-
-
-@dataclass(frozen=True, slots=True)
-class Rendition:
-    width: int
-    height: int
-    #: Peak bits per second, as HLS ``BANDWIDTH`` wants it.
-    bandwidth: int
-
-
-RENDITIONS: dict[Resolution, Rendition] = {
-    Resolution.SD_480P: Rendition(854, 480, 1_200_000),
-    Resolution.HD_720P: Rendition(1280, 720, 3_000_000),
-    Resolution.FHD_1080P: Rendition(1920, 1080, 6_000_000),
-    Resolution.UHD_4K: Rendition(3840, 2160, 16_000_000),
-}
 
 
 class InvalidStreamSignature(Forbidden):
@@ -138,6 +130,14 @@ class RangeNotSatisfiable(DomainError):
 
     def __init__(self, size: int) -> None:
         super().__init__(headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
+
+
+def stream_ended(reason: str | None) -> StreamEnded:
+    """403 whose code says why the stream ended (as the player's socket was told)."""
+    error = StreamEnded(f"The stream ended: {reason}." if reason else None, extra={"reason": reason})
+    if reason:
+        error.code = reason  # type: ignore[misc]
+    return error
 
 
 # --- byte ranges ------------------------------------------------------------------------------
@@ -191,40 +191,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 # --- files ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class MediaFile:
-    path: Path
-    size: int
-    modified: float
-    etag: str
-
-    @property
-    def last_modified(self) -> str:
-        return formatdate(self.modified, usegmt=True)
-
-
-def rendition_path(media_dir: str, content_id: UUID, resolution: Resolution) -> Path:
-    return Path(media_dir) / str(content_id) / f"{resolution.value}.mp4"
-
-
-def _stat_file(path: Path) -> MediaFile | None:
+def _file_size(path: Path) -> int | None:
     try:
         info = path.stat()
     except (OSError, ValueError):
         return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return MediaFile(path, info.st_size, info.st_mtime, f'"{info.st_size:x}-{info.st_mtime_ns:x}"')
-
-
-async def find_renditions(media_dir: str, content_id: UUID) -> dict[Resolution, MediaFile]:
-    """The title's rendition files that exist, by resolution."""
-
-    def scan() -> dict[Resolution, MediaFile]:
-        found = {r: _stat_file(rendition_path(media_dir, content_id, r)) for r in Resolution}
-        return {r: file for r, file in found.items() if file is not None}
-
-    return await anyio.to_thread.run_sync(scan)
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 async def read_slice(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
@@ -263,8 +235,15 @@ def signed_cap(signed: SignedStream) -> Resolution:
         raise InvalidStreamSignature() from None
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyMedia:
+    asset_id: UUID
+    directory: Path
+    manifest: MediaManifest
+
+
 class MediaAccess:
-    """What the media routes check a request against, built once by the composition root."""
+    """What the media routes check a request against and read media from; built once by the composition root."""
 
     def __init__(
         self,
@@ -272,24 +251,29 @@ class MediaAccess:
         stream_urls: StreamUrlSigner,
         streams: StreamStore,
         grace_seconds: int,
-        media_dir: str,
+        store: MediaStore,
         units: UnitOfWorkFactory,
-        catalog_for: Callable[[UnitOfWork], CatalogService],
+        media_for: Callable[[UnitOfWork], MediaService],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream_urls = stream_urls
-        self.media_dir = media_dir
         self._streams = streams
         self._grace_ms = grace_seconds * 1000
+        self._store = store
         self._units = units
-        self._catalog_for = catalog_for
+        self._media_for = media_for
+        self._clock = clock
+        self._current: dict[UUID, tuple[float, tuple[UUID, str] | None]] = {}
+        self._manifests: OrderedDict[UUID, MediaManifest] = OrderedDict()
 
     async def ensure_live(self, content_id: UUID, signed: SignedStream) -> None:
         session = await self._streams.get(signed.user_id, signed.session_id)
         if session is None or session.user_id != signed.user_id or session.content_id != str(content_id):
-            raise StreamEnded()
+            reason = await self._streams.ended_reason(signed.user_id, signed.session_id)
+            raise stream_ended(reason.value if reason is not None else None)
         if session.last_heartbeat_at < time.time() * 1000 - self._grace_ms:
             # Silent past the grace period: the sweeper ends it shortly; it is over already.
-            raise StreamEnded()
+            raise stream_ended("expired")
 
     async def cap(self, signed: SignedStream) -> Resolution:
         """The highest rendition the stream may fetch now: the plan's at the start (signed into the
@@ -302,54 +286,58 @@ class MediaAccess:
             return cap
         return lowered if lowered.rank < cap.rank else cap
 
-    async def duration(self, content_id: UUID) -> int:
-        async with self._units.begin() as uow:
-            content = await self._catalog_for(uow).find(content_id)
-        if content is None:
-            raise MediaNotFound("No such title.")
-        return int(content.duration_seconds)
+    async def ready_media(self, content_id: UUID) -> ReadyMedia:
+        """The title's ready media (looked up at most every couple of seconds per instance)."""
+        now = self._clock()
+        cached = self._current.get(content_id)
+        if cached is None or cached[0] < now:
+            async with self._units.begin() as uow:
+                asset = await self._media_for(uow).ready_media(content_id)
+            cached = (now + MEDIA_LOOKUP_SECONDS, (asset.id, asset.storage_key) if asset is not None else None)
+            if len(self._current) > 10_000:
+                self._current.clear()
+            self._current[content_id] = cached
+        if cached[1] is None:
+            raise MediaNotFound("This title has no media to stream yet.")
+        asset_id, key = cached[1]
+        directory = self._store.path(key)
+        manifest = self._manifests.get(asset_id)
+        if manifest is None:
+            try:
+                manifest = await anyio.to_thread.run_sync(read_manifest, directory)
+            except OSError:
+                raise MediaNotFound("This title's media is not available.") from None
+            self._manifests[asset_id] = manifest
+            while len(self._manifests) > MANIFESTS_KEPT:
+                self._manifests.popitem(last=False)
+        else:
+            self._manifests.move_to_end(asset_id)
+        return ReadyMedia(asset_id, directory, manifest)
 
-
-def parse_rendition_name(name: str) -> tuple[Resolution, str]:
-    """``720p.mp4`` -> (720p, "mp4"); anything else is not media of ours."""
-    stem, dot, extension = name.rpartition(".")
-    if not dot or extension not in ("mp4", "m3u8"):
-        raise MediaNotFound()
-    try:
-        return Resolution(stem), extension
-    except ValueError:
-        raise MediaNotFound() from None
+    async def authorize(self, request: Request[Any, Any, Any], content_id: UUID) -> tuple[dict[str, str], Resolution]:
+        """The signed query (copied onto every URI of a playlist) and the stream's cap, or a 403."""
+        query = _signed_query(request)
+        signed = verify_stream_url(self.stream_urls, content_id, query)
+        signed_cap(signed)
+        await self.ensure_live(content_id, signed)
+        return query, await self.cap(signed)
 
 
 def allowed(resolution: Resolution, cap: Resolution) -> bool:
     return resolution.rank <= cap.rank
 
 
-# --- playlists --------------------------------------------------------------------------------
-
-
-def master_playlist(renditions: list[Resolution], query: str) -> str:
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for resolution in renditions:
-        spec = RENDITIONS[resolution]
-        lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={spec.bandwidth},RESOLUTION={spec.width}x{spec.height}")
-        lines.append(f"{resolution.value}.m3u8?{query}")
-    return "\n".join(lines) + "\n"
-
-
-def media_playlist(resolution: Resolution, duration_seconds: int, query: str) -> str:
-    duration = max(1, duration_seconds)
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:3",
-        "#EXT-X-PLAYLIST-TYPE:VOD",
-        f"#EXT-X-TARGETDURATION:{duration}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        f"#EXTINF:{duration}.0,",
-        f"{resolution.value}.mp4?{query}",
-        "#EXT-X-ENDLIST",
-    ]
-    return "\n".join(lines) + "\n"
+def _rendition(media: ReadyMedia, name: str, cap: Resolution) -> Rendition:
+    try:
+        resolution = Resolution(name)
+    except ValueError:
+        raise MediaNotFound() from None
+    if not allowed(resolution, cap):
+        raise ResolutionNotAllowed(f"Your plan streams up to {cap.value}, not {resolution.value}.")
+    rendition = media.manifest.rendition(resolution)
+    if rendition is None:
+        raise MediaNotFound(f"This title has no {resolution.value} rendition.")
+    return rendition
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -374,33 +362,28 @@ def _text_response(request: Request[Any, Any, Any], body: str) -> ASGIResponse:
         headers={
             "Content-Type": PLAYLIST_TYPE,
             "Content-Length": str(len(encoded)),
-            "Cache-Control": "no-store",
+            "Cache-Control": PLAYLIST_CACHE,
         },
     )
 
 
-def _file_response(request: Request[Any, Any, Any], media: MediaFile) -> ASGIResponse:
-    headers = {
-        "Content-Type": VIDEO_TYPE,
-        "Accept-Ranges": "bytes",
-        "ETag": media.etag,
-        "Last-Modified": media.last_modified,
-        "Cache-Control": "no-store",
-    }
-    if_range = request.headers.get("if-range")
-    requested = request.headers.get("range")
-    if if_range is not None and if_range.strip() not in (media.etag, media.last_modified):
-        requested = None  # the file changed since the client's first part: send it all
-    byte_range = parse_range(requested, media.size)
+async def _file_response(
+    request: Request[Any, Any, Any], path: Path, media_type: str, cache_control: str
+) -> ASGIResponse:
+    size = await anyio.to_thread.run_sync(_file_size, path)
+    if size is None:
+        raise MediaNotFound("This file of the title's media is missing.")
+    headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
+    byte_range = parse_range(request.headers.get("range"), size)
     if byte_range is None:
-        status, start, length = HTTPStatus.OK, 0, media.size
+        status, start, length = HTTPStatus.OK, 0, size
     else:
         status, start, length = HTTPStatus.PARTIAL_CONTENT, byte_range.start, byte_range.length
-        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{media.size}"
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
     headers["Content-Length"] = str(length)
     if _is_head(request):
         return ASGIResponse(status_code=status, headers=headers, is_head_response=True)
-    return ASGIStreamingResponse(iterator=read_slice(media.path, start, length), status_code=status, headers=headers)
+    return ASGIStreamingResponse(iterator=read_slice(path, start, length), status_code=status, headers=headers)
 
 
 def _problem(description: str) -> ResponseSpec:
@@ -409,10 +392,10 @@ def _problem(description: str) -> ResponseSpec:
 
 _REFUSALS: dict[int, ResponseSpec] = {
     403: _problem(
-        "invalid_stream_signature, stream_url_expired, stream_ended (stopped, evicted, terminated or silent) "
-        "or resolution_not_allowed (above the plan's resolution)"
+        "invalid_stream_signature, stream_url_expired, the reason the stream ended (stream_limit, admin, "
+        "subscription_ended, signed_out, expired, stopped, replaced, or stream_ended) or resolution_not_allowed"
     ),
-    404: _problem("media_not_found: no such rendition file, or none up to the plan's resolution"),
+    404: _problem("media_not_found: the title has no ready media, or no such rendition or file"),
 }
 
 
@@ -427,7 +410,7 @@ def _operation_id(name: str) -> OperationIDCreator:
 
 
 class MediaController(Controller):
-    """Signed media URLs: playlists and files for one live stream."""
+    """Signed media URLs: playlists and segments for one live stream."""
 
     path = "/media/{content_id:uuid}"
     tags = ["Media"]
@@ -440,61 +423,65 @@ class MediaController(Controller):
         security=[{}],
         responses=_REFUSALS,
         media_type=PLAYLIST_TYPE,
-        summary="HLS master playlist of a live stream (the signed stream_url): the renditions up to "
-        "the plan's resolution",
+        summary="HLS master playlist of a live stream (the signed stream_url): the renditions up to its cap",
     )
-    async def manifest(self, request: Request[Any, Any, Any], content_id: UUID, media: MediaAccess) -> ASGIResponse:
-        query = _signed_query(request)
-        signed = verify_stream_url(media.stream_urls, content_id, query)
-        signed_cap(signed)
-        await media.ensure_live(content_id, signed)
-        cap = await media.cap(signed)
-        files = await find_renditions(media.media_dir, content_id)
-        playable = [r for r in Resolution if r in files and allowed(r, cap)]
-        if not playable:
-            raise MediaNotFound(
-                "This title has no media at your plan's resolution."
-                if files
-                else "This title has no media to stream yet."
-            )
-        return _text_response(request, master_playlist(playable, urlencode(query)))
+    async def manifest(self, request: Request[Any, Any, Any], content_id: UUID, delivery: MediaAccess) -> ASGIResponse:
+        query, cap = await delivery.authorize(request, content_id)
+        ready = await delivery.ready_media(content_id)
+        allowed_here = [rendition.resolution for rendition in ready.manifest.renditions_up_to(cap)]
+        if not allowed_here:
+            raise MediaNotFound("This title has no media at your plan's resolution.")
+        signed = urlencode(query)
+        body = render_master(
+            ready.manifest, allowed_here, lambda r: f"{r.resolution.value}/{MEDIA_PLAYLIST_NAME}?{signed}"
+        )
+        return _text_response(request, body)
 
     @route(
-        "/{name:str}",
+        f"/{POSTER_NAME}",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        operation_id=_operation_id("TitlePoster"),
+        opt=MEDIA_ROUTE_OPT,
+        security=[{}],
+        media_type="image/jpeg",
+        summary="The poster frame of a title's media (public, like the rest of its metadata)",
+    )
+    async def poster(self, request: Request[Any, Any, Any], content_id: UUID, delivery: MediaAccess) -> ASGIResponse:
+        ready = await delivery.ready_media(content_id)
+        return await _file_response(
+            request, ready.directory / ready.manifest.poster, "image/jpeg", "public, max-age=300"
+        )
+
+    @route(
+        "/{rendition:str}/{name:str}",
         http_method=[HttpMethod.GET, HttpMethod.HEAD],
         operation_id=_operation_id("StreamRendition"),
         opt=MEDIA_ROUTE_OPT,
         security=[{}],
         responses={
-            206: ResponseSpec(data_container=None, description="The requested byte range", media_type=VIDEO_TYPE),
+            206: ResponseSpec(data_container=None, description="The requested byte range", media_type=SEGMENT_TYPE),
             **_REFUSALS,
             416: _problem("range_not_satisfiable: the range starts past the end (Content-Range: bytes */size)"),
         },
-        summary="One rendition of a live stream: its media playlist ({rendition}.m3u8) or its file "
-        "({rendition}.mp4, with byte ranges)",
+        summary="One rendition of a live stream: its media playlist (index.m3u8), init segment or a segment",
     )
     async def rendition(
-        self, request: Request[Any, Any, Any], content_id: UUID, name: str, media: MediaAccess
+        self, request: Request[Any, Any, Any], content_id: UUID, rendition: str, name: str, delivery: MediaAccess
     ) -> ASGIResponse:
-        resolution, extension = parse_rendition_name(name)
-        query = _signed_query(request)
-        signed = verify_stream_url(media.stream_urls, content_id, query)
-        signed_cap(signed)
-        await media.ensure_live(content_id, signed)
-        cap = await media.cap(signed)
-        if not allowed(resolution, cap):
-            raise ResolutionNotAllowed(f"Your plan streams up to {cap.value}, not {resolution.value}.")
-        found = await anyio.to_thread.run_sync(_stat_file, rendition_path(media.media_dir, content_id, resolution))
-        if found is None:
-            raise MediaNotFound(f"This title has no {resolution.value} rendition.")
-        if extension == "m3u8":
-            duration = await media.duration(content_id)
-            return _text_response(request, media_playlist(resolution, duration, urlencode(query)))
-        return _file_response(request, found)
+        query, cap = await delivery.authorize(request, content_id)
+        ready = await delivery.ready_media(content_id)
+        chosen = _rendition(ready, rendition, cap)
+        if name == MEDIA_PLAYLIST_NAME:
+            signed = urlencode(query)
+            body = render_media(chosen, lambda segment: f"{segment}?{signed}", lambda init: f"{init}?{signed}")
+            return _text_response(request, body)
+        if name != chosen.init and not any(segment.filename == name for segment in chosen.segments):
+            raise MediaNotFound(f"The {chosen.resolution.value} rendition has no file {name!r}.")
+        path = ready.directory / chosen.directory / name
+        return await _file_response(request, path, SEGMENT_TYPE, SEGMENT_CACHE)
 
 
 __all__ = [
-    "RENDITIONS",
     "ByteRange",
     "InvalidStreamSignature",
     "MediaController",

@@ -83,6 +83,11 @@ class PlaybackSessionNotFound(NotFound):
     default_detail = "No such live playback session."
 
 
+class MediaNotReady(Conflict):
+    code = "media_not_ready"
+    default_detail = "This title's video is not ready to stream yet."
+
+
 @dataclass(frozen=True, slots=True)
 class StartedStream:
     session: StreamSession
@@ -282,6 +287,8 @@ class PlaybackService:
         entitlement = await self._entitlements.for_user(user_id)
         if not entitlement.covers(content.access_level):
             raise PlanRequired()
+        if not content.playable:
+            raise MediaNotReady()
         # What the stream's heartbeats check against, known now (on the instance its socket
         # reaches first; any other reads it once).
         self._snapshots.remember_user(str(user_id), active=True, entitlement=entitlement)

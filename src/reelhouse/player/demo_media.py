@@ -28,7 +28,6 @@ from sqlalchemy import select, update
 from reelhouse.catalog.demo import DEMO_TITLES
 from reelhouse.catalog.models import Content
 from reelhouse.plans.models import Resolution
-from reelhouse.playback.media import rendition_path
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +40,12 @@ def demo_clips(source: Path = DEMO_MEDIA_DIR) -> dict[Resolution, Path]:
     """The demo clip of each rendition that exists in ``source``."""
     clips = {resolution: source / f"{resolution.value}.mp4" for resolution in Resolution}
     return {resolution: path.resolve() for resolution, path in clips.items() if path.is_file()}
+
+
+def rendition_path(media_dir: str, content_id: UUID, resolution: Resolution) -> Path:
+    # The retired single-file layout: no longer media (titles play processed assets); kept until
+    # the demo seeds its titles with a shared asset instead.
+    return Path(media_dir) / str(content_id) / f"{resolution.value}.mp4"
 
 
 def _place(target: Path, clip: Path) -> bool:

@@ -1,0 +1,98 @@
+"""Media figures for ``scripts/bench``: transcode speed against the ffmpeg command line, and a
+wrk script for a player's media requests (a playlist and a segment, in turn).
+
+Transcode speed is the ffmpeg CLI's wall time divided by ours, encoding the same source to the
+same ladder (480p and 720p of a 1280x720 clip with sound, x264 at the same preset, CRF, VBV caps
+and 2 s keyframes, AAC 128 kbit/s, 4 s fMP4 HLS segments), each run alone: 1.0 means as fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from reelhouse.media import EncoderSettings, ladder_for, process_media_in_subprocess
+
+SOURCE_SIZE = (1280, 720)
+FPS = 25
+
+
+def make_source(path: Path, seconds: int) -> Path:
+    width, height = SOURCE_SIZE
+    command = [
+        "ffmpeg", "-v", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={FPS}:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-shortest", str(path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)  # noqa: S603
+    return path
+
+
+def ffmpeg_ladder_command(source: Path, destination: Path, settings: EncoderSettings) -> list[str]:
+    """The ffmpeg CLI doing what the pipeline does: one decode, every rung, 4 s fMP4 HLS."""
+    rungs = ladder_for(*SOURCE_SIZE)
+    split = f"[0:v]split={len(rungs)}" + "".join(f"[v{i}]" for i in range(len(rungs)))
+    scales = [f"[v{i}]scale={rung.width}:{rung.height}[s{i}]" for i, rung in enumerate(rungs)]
+    command = ["ffmpeg", "-v", "error", "-y", "-i", str(source), "-filter_complex", ";".join([split, *scales])]
+    for i, rung in enumerate(rungs):
+        command += ["-map", f"[s{i}]", "-map", "0:a"]
+        command += [f"-c:v:{i}", "libx264", f"-preset:v:{i}", settings.preset, f"-crf:v:{i}", str(settings.crf)]
+        command += [f"-maxrate:v:{i}", str(rung.max_video_bitrate), f"-bufsize:v:{i}", str(rung.video_buffer_size)]
+        command += [f"-profile:v:{i}", "high", f"-c:a:{i}", "aac", f"-b:a:{i}", "128k", f"-ac:a:{i}", "2"]
+    command += ["-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0"]
+    command += ["-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4"]
+    command += ["-var_stream_map", " ".join(f"v:{i},a:{i}" for i in range(len(rungs)))]
+    command += ["-hls_segment_filename", str(destination / "%v" / "seg_%05d.m4s")]
+    command += ["-master_pl_name", "master.m3u8", str(destination / "%v" / "index.m3u8")]
+    return command
+
+
+async def transcode_speed(work: Path, seconds: int, settings: EncoderSettings | None = None) -> dict[str, Any]:
+    """Ours and the ffmpeg CLI on the same source; the processed output is left in ``work / "ours"``."""
+    settings = settings or EncoderSettings()
+    ours, theirs = work / "ours", work / "ffmpeg"
+    await asyncio.to_thread(_fresh, work, ours, theirs)
+    source = await asyncio.to_thread(make_source, work / "source.mp4", seconds)
+    began = time.perf_counter()
+    await process_media_in_subprocess(source, ours, settings=settings)
+    ours_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(*ffmpeg_ladder_command(source, theirs, settings))
+    await process.wait()
+    ffmpeg_seconds = time.perf_counter() - began
+    return {
+        "source_seconds": seconds,
+        "preset": settings.preset,
+        "ours_seconds": round(ours_seconds, 2),
+        "ffmpeg_seconds": round(ffmpeg_seconds, 2),
+        "ffmpeg_ok": process.returncode == 0,
+        "speed_ratio": round(ffmpeg_seconds / ours_seconds, 3) if ours_seconds else None,
+        "realtime_factor": round(seconds / ours_seconds, 2) if ours_seconds else None,
+    }
+
+
+def _fresh(work: Path, ours: Path, theirs: Path) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ours, ignore_errors=True)  # the pipeline creates its destination itself
+    shutil.rmtree(theirs, ignore_errors=True)
+    theirs.mkdir()
+
+
+def media_requests_script(path: Path, playlist: str, segment: str) -> Path:
+    """A wrk script asking for the media playlist and a segment in turn, as a player does."""
+    path.write_text(
+        f"local targets = {{{json.dumps(playlist)}, {json.dumps(segment)}}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i + 1\n"
+        "  return wrk.format('GET', targets[(i % 2) + 1], nil, nil)\n"
+        "end\n"
+    )
+    return path
