@@ -10,7 +10,7 @@ from reelhouse.accounts.models import User
 from reelhouse.accounts.services import normalize_email
 from reelhouse.catalog.demo import seed_demo_catalog
 from reelhouse.plans.models import AccessLevel, Plan, Resolution
-from reelhouse.player.demo_media import link_demo_media
+from reelhouse.player.demo_media import give_demo_titles_media
 
 if TYPE_CHECKING:
     from reelhouse.wiring import Components
@@ -73,7 +73,7 @@ async def seed_demo_data(components: Components, *, admin_email: str, admin_pass
             lines.append(f"plan added: {template.name}")
         lines.extend(await seed_demo_catalog(session))
         await session.flush()
-        lines.extend(await link_demo_media(session, components.settings.playback.media_dir))
+        lines.extend(await give_demo_titles_media(uow, components.media(uow), components.media_store))
         admin = await session.scalar(select(User).where(User.email == normalize_email(admin_email)))
         if admin is None:
             await components.accounts(uow).ensure_admin(admin_email, admin_password)

@@ -1,123 +1,82 @@
-"""Demo media: link the small test-pattern clips in ``media/demo/`` to every demo title.
+"""Demo media through the real pipeline: the repository's test-pattern clip, processed once into
+CMAF HLS like any upload, shared by every demo title.
 
-``scripts/make-demo-media`` makes ``media/demo/{480p,720p,1080p}.mp4``; ``reelhouse demo seed``
-(which ``scripts/run`` calls) then gives each demo title that has no media of its own a
-``<MEDIA_DIR>/<content id>/<rendition>.mp4`` pointing at them (a symbolic link, or a copy where
-links are not possible), so the web player plays something real with no setup. Files already
-there are never touched, so running it again changes nothing and real media always wins.
-
-A title that plays the clip is as long as the clip: its ``duration_seconds`` is set to the clip's
-(and its credits marker cleared), so progress, Continue Watching and the resume offer in the
-player follow what is really played.
+``reelhouse demo seed`` (which ``scripts/run`` calls) processes ``media/demo/720p.mp4`` (a generated
+test pattern with a tone, made by ``scripts/make-demo-media``) into ``<MEDIA_DIR>/demo/test-pattern``
+the first time, keeps it there, registers it as one media asset and points every demo title that
+has no media of its own at it. Titles playing it last as long as it does, so the player's resume
+and Continue Watching can be seen. Real media an administrator gave a title is never replaced.
 """
 
 from __future__ import annotations
 
-import filecmp
 import math
-import os
-import shutil
-import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 import anyio.to_thread
 from sqlalchemy import select, update
 
+from reelhouse.assets.models import MediaAsset
 from reelhouse.catalog.demo import DEMO_TITLES
 from reelhouse.catalog.models import Content
-from reelhouse.plans.models import Resolution
+from reelhouse.media import EncoderSettings, MediaManifest, process_media_in_subprocess, read_manifest
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from reelhouse.assets.services import MediaService
+    from reelhouse.assets.store import MediaStore
+    from reelhouse.platform.uow import UnitOfWork
 
 #: The repository's ``media/demo`` (this file is ``src/reelhouse/player/demo_media.py``).
 DEMO_MEDIA_DIR = Path(__file__).resolve().parents[3] / "media" / "demo"
+DEMO_SOURCE = DEMO_MEDIA_DIR / "720p.mp4"
+#: Where the processed demo media lives in the media store.
+DEMO_STORAGE_KEY = "demo/test-pattern"
+#: Fast enough for a first start on a laptop; the clip is a test pattern.
+DEMO_ENCODER = EncoderSettings(preset="veryfast")
 
 
-def demo_clips(source: Path = DEMO_MEDIA_DIR) -> dict[Resolution, Path]:
-    """The demo clip of each rendition that exists in ``source``."""
-    clips = {resolution: source / f"{resolution.value}.mp4" for resolution in Resolution}
-    return {resolution: path.resolve() for resolution, path in clips.items() if path.is_file()}
+async def demo_manifest(store: MediaStore, source: Path = DEMO_SOURCE) -> MediaManifest | None:
+    """The processed demo media, made the first time it is asked for; None without the source clip."""
+    destination = store.path(DEMO_STORAGE_KEY)
+    made, source_exists = await anyio.to_thread.run_sync(_made_already, destination, source)
+    if made is not None:
+        return made
+    if not source_exists:
+        return None
+    return await process_media_in_subprocess(source, destination, settings=DEMO_ENCODER)
 
 
-def rendition_path(media_dir: str, content_id: UUID, resolution: Resolution) -> Path:
-    # The retired single-file layout: no longer media (titles play processed assets); kept until
-    # the demo seeds its titles with a shared asset instead.
-    return Path(media_dir) / str(content_id) / f"{resolution.value}.mp4"
+def _made_already(destination: Path, source: Path) -> tuple[MediaManifest | None, bool]:
+    """The demo media if processed already, and whether its source clip is there."""
+    if (destination / "manifest.json").is_file():
+        return read_manifest(destination), True
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return None, source.is_file()
 
 
-def _place(target: Path, clip: Path) -> bool:
-    """Link (or copy) ``clip`` to ``target`` unless a file is there already; True when placed."""
-    if target.exists():
-        return False
-    if target.is_symlink():  # a dangling link, e.g. the repository moved: point it at the clip again
-        target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.symlink(clip, target)
-    except OSError:
-        shutil.copyfile(clip, target)
-    return True
-
-
-def link_clips(media_dir: str, content_ids: list[UUID], clips: dict[Resolution, Path]) -> int:
-    """Give each title the clips it lacks; the number of titles that got any."""
-    linked = 0
-    for content_id in content_ids:
-        placed = [_place(rendition_path(media_dir, content_id, r), clip) for r, clip in clips.items()]
-        linked += any(placed)
-    return linked
-
-
-def _is_clip(target: Path, clip: Path) -> bool:
-    if not target.is_file():
-        return False
-    return target.resolve() == clip or filecmp.cmp(target, clip, shallow=False)
-
-
-def titles_playing_clips(media_dir: str, content_ids: list[UUID], clips: dict[Resolution, Path]) -> list[UUID]:
-    """The titles whose every rendition file is a demo clip (no real media of their own)."""
-    return [
-        content_id
-        for content_id in content_ids
-        if all(_is_clip(rendition_path(media_dir, content_id, r), clip) for r, clip in clips.items())
-    ]
-
-
-def mp4_duration_seconds(path: Path) -> float:
-    """The duration an MP4 file declares in its movie header (``moov/mvhd``)."""
-    data = path.read_bytes()
-    at = data.find(b"mvhd")
-    if at < 0:
-        raise ValueError(f"{path} has no movie header")
-    version = data[at + 4]
-    if version == 1:  # 64-bit times: creation, modification (8 bytes each), timescale, duration (8)
-        timescale, duration = struct.unpack(">IQ", data[at + 24 : at + 36])
-    else:  # 32-bit: creation, modification (4 bytes each), timescale, duration
-        timescale, duration = struct.unpack(">II", data[at + 16 : at + 24])
-    return float(duration) / float(timescale)
-
-
-async def link_demo_media(session: AsyncSession, media_dir: str, source: Path = DEMO_MEDIA_DIR) -> list[str]:
-    """Link the demo clips to the demo titles; one line saying what happened."""
-    clips = demo_clips(source)
-    if not clips:
-        return [f"demo media: none in {source} (scripts/make-demo-media makes it); demo titles have no video"]
+async def give_demo_titles_media(uow: UnitOfWork, media: MediaService, store: MediaStore) -> list[str]:
+    """Point the demo titles without media at the shared demo asset; one line saying what happened."""
+    manifest = await demo_manifest(store)
+    if manifest is None:
+        return [f"demo media: no {DEMO_SOURCE} (scripts/make-demo-media makes it); demo titles have no video"]
+    session = uow.session
+    asset = await session.scalar(select(MediaAsset).where(MediaAsset.storage_key == DEMO_STORAGE_KEY).limit(1))
+    if asset is None:
+        asset = await media.register(DEMO_STORAGE_KEY, manifest)
     titles = [title.title for title in DEMO_TITLES]
-    content_ids = list((await session.scalars(select(Content.id).where(Content.title.in_(titles)))).all())
-    linked = await anyio.to_thread.run_sync(link_clips, media_dir, content_ids, clips)
-    playing = await anyio.to_thread.run_sync(titles_playing_clips, media_dir, content_ids, clips)
-    seconds = math.ceil(mp4_duration_seconds(next(iter(clips.values()))))
-    if playing:
-        await session.execute(
-            update(Content)
-            .where(Content.id.in_(playing), Content.duration_seconds != seconds)
-            .values(duration_seconds=seconds, credits_start_seconds=None)
-        )
-    renditions = ", ".join(r.value for r in clips)
-    clip = f"the {seconds} s demo clip ({renditions})"
-    if linked:
-        return [f"demo media linked: {linked} titles play {clip} from {media_dir}, and last as long"]
-    return [f"demo media present: {len(playing)} of {len(content_ids)} demo titles play {clip} in {media_dir}"]
+    waiting = list(
+        (
+            await session.scalars(select(Content.id).where(Content.title.in_(titles), Content.media_asset_id.is_(None)))
+        ).all()
+    )
+    for content_id in waiting:
+        await media.share(content_id, asset.id)
+    seconds = math.ceil(manifest.duration)
+    await session.execute(
+        update(Content)
+        .where(Content.media_asset_id == asset.id, Content.duration_seconds != seconds)
+        .values(duration_seconds=seconds, credits_start_seconds=None)
+    )
+    renditions = ", ".join(rendition.resolution for rendition in manifest.renditions)
+    return [f"demo media: {len(waiting)} titles given the {seconds} s test pattern ({renditions}), processed as HLS"]

@@ -443,8 +443,10 @@
     }
   }
 
-  // The signed master playlist lists the allowed renditions (lowest first); each variant URI is
-  // `<rendition>.m3u8?<signed query>`, and `<rendition>.mp4?<same query>` is its progressive file.
+  // The signed master playlist lists the renditions the plan allows (lowest first), each as
+  // `<rendition>/index.m3u8?<signed query>`. The video element plays the master playlist itself
+  // (HLS, with adaptive bitrate); reading it first tells a refusal (403 with its reason) apart and
+  // names the best rendition the player may switch up to.
   async function bestRendition(streamUrl) {
     const response = await fetch(streamUrl, { cache: "no-store" });
     if (!response.ok) {
@@ -466,10 +468,8 @@
       }
     }
     if (!best) throw new ApiError(404, { detail: "This title has nothing to play at your plan's resolution." });
-    const url = new URL(best, streamUrl);
-    const name = url.pathname.split("/").pop().replace(/\.m3u8$/, "");
-    url.pathname = url.pathname.replace(/\.m3u8$/, ".mp4");
-    return { url: url.toString(), name };
+    const parts = new URL(best, streamUrl).pathname.split("/");
+    return { url: streamUrl, name: parts[parts.length - 2] || "" };
   }
 
   class Playback {
