@@ -152,11 +152,18 @@ def _field_error(item: dict[str, Any]) -> dict[str, Any]:
         message = "This field is required."
     elif source == "body" and not field and message == "'data'":
         message = "A JSON body is required."
+    return {"field": field, "source": source, "message": readable_message(message)}
+
+
+def readable_message(message: str) -> str:
+    """A validation message in words where the raw one would only quote a pattern."""
     for pattern, said in _PATTERN_MESSAGES.items():
-        # The framework quotes the pattern with its backslashes escaped.
-        if message.startswith("Expected `str` matching regex") and pattern.replace("\\", "\\\\") in message:
-            message = said
-    return {"field": field, "source": source, "message": message}
+        # msgspec quotes the pattern, with its backslashes escaped once more by the framework.
+        if message.startswith("Expected `str` matching regex") and (
+            pattern in message or pattern.replace("\\", "\\\\") in message
+        ):
+            return said
+    return message
 
 
 def _field_errors(extra: Any) -> list[dict[str, Any]]:

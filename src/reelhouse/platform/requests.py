@@ -30,7 +30,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.serialization import decode_json
 from litestar.types import Empty
 
-from reelhouse.platform.errors import DomainError, InvalidInput
+from reelhouse.platform.errors import DomainError, InvalidInput, readable_message
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -125,7 +125,7 @@ def _validation_error(exc: msgspec.ValidationError, field: str) -> dict[str, str
         message = message[: match.start()]
         path = match.group("path")
         field = f"{field}{path}" if path.startswith("[") else f"{field}{path}".lstrip(".")
-    return field_error(field, message)
+    return field_error(field, readable_message(message))
 
 
 def _struct_errors(value: Any, struct: type[msgspec.Struct]) -> list[dict[str, str]]:
