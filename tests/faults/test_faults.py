@@ -23,7 +23,9 @@ from own_services import OwnPostgres, OwnRedis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from conftest import SharedMedia
 from helpers import PASSWORD
+from integration.catalog_helpers import give_stored_media
 from servers import running_processes, server_environ
 
 pytestmark = pytest.mark.slow
@@ -68,6 +70,9 @@ class Api:
     url: str
     http: httpx.AsyncClient
     admin: dict[str, str]
+    database_url: str
+    #: The run's shared processed clip, which every title here plays.
+    media: Path
 
     async def ok(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
         response = await self.http.request(method, f"{self.url}{path}", **kwargs)
@@ -98,6 +103,7 @@ class Api:
         title: dict[str, Any] = await self.ok(
             "POST", "/api/v1/admin/content", 201, json=title_fields(**overrides), headers=self.admin
         )
+        await give_stored_media(self.database_url, title["id"], self.media)
         return title
 
     async def watched(self, headers: dict[str, str]) -> dict[str, int]:
@@ -192,7 +198,9 @@ class Player:
 
 
 @contextlib.asynccontextmanager
-async def api_on(postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, **settings: str) -> AsyncIterator[Api]:
+async def api_on(
+    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, media: SharedMedia, **settings: str
+) -> AsyncIterator[Api]:
     environ = server_environ(
         tmp_path,
         DATABASE_URL=postgres.url,
@@ -211,7 +219,7 @@ async def api_on(postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, **s
         async with httpx.AsyncClient(timeout=15) as http:
             login = await http.post(f"{url}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
             assert login.status_code == 200, login.text
-            yield Api(url, http, {"Authorization": f"Bearer {login.json()['token']}"})
+            yield Api(url, http, {"Authorization": f"Bearer {login.json()['token']}"}, postgres.url, media.directory())
 
 
 async def start_player(
@@ -233,9 +241,9 @@ async def live_sessions(api: Api, headers: dict[str, str]) -> int:
 
 
 async def test_a_redis_restart_that_loses_every_key_is_invisible_to_viewers(
-    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path
+    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, shared_media: SharedMedia
 ):
-    async with api_on(postgres, own_redis, tmp_path) as api, asyncio.timeout(120):
+    async with api_on(postgres, own_redis, tmp_path, shared_media) as api, asyncio.timeout(120):
         single = await api.plan("Single screen", screens=1)
         film = await api.title(title="Redis film", access_level="basic")
         alice = await api.viewer("alice-redis", single)
@@ -278,8 +286,10 @@ async def test_a_redis_restart_that_loses_every_key_is_invisible_to_viewers(
             assert player.close_code != 1000
 
 
-async def test_a_paused_redis_keeps_every_player(postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path):
-    async with api_on(postgres, own_redis, tmp_path) as api, asyncio.timeout(90):
+async def test_a_paused_redis_keeps_every_player(
+    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, shared_media: SharedMedia
+):
+    async with api_on(postgres, own_redis, tmp_path, shared_media) as api, asyncio.timeout(90):
         film = await api.title(title="Paused film")
         viewers = [await api.viewer(f"paused-{n}") for n in range(3)]
         players = [(await start_player(api, v, film["id"], f"tv-{n}"))[0] for n, v in enumerate(viewers)]
@@ -303,9 +313,9 @@ async def test_a_paused_redis_keeps_every_player(postgres: OwnPostgres, own_redi
 
 
 async def test_a_database_outage_answers_503_keeps_players_and_loses_no_position(
-    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path
+    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, shared_media: SharedMedia
 ):
-    async with api_on(postgres, own_redis, tmp_path) as api, asyncio.timeout(120):
+    async with api_on(postgres, own_redis, tmp_path, shared_media) as api, asyncio.timeout(120):
         film = await api.title(title="Outage film")
         viewer = await api.viewer("outage-viewer")
         tv, _ = await start_player(api, viewer, film["id"], "tv")
@@ -338,9 +348,9 @@ async def test_a_database_outage_answers_503_keeps_players_and_loses_no_position
 
 
 async def test_a_silent_phone_expiring_later_never_rewinds_what_the_tv_saved(
-    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path
+    postgres: OwnPostgres, own_redis: OwnRedis, tmp_path: Path, shared_media: SharedMedia
 ):
-    async with api_on(postgres, own_redis, tmp_path, FREE_MAX_DEVICES="2") as api, asyncio.timeout(90):
+    async with api_on(postgres, own_redis, tmp_path, shared_media, FREE_MAX_DEVICES="2") as api, asyncio.timeout(90):
         film = await api.title(title="Two screens")
         viewer = await api.viewer("rewind-viewer")
         phone, _ = await start_player(api, viewer, film["id"], "phone")
