@@ -5,7 +5,7 @@ this is the composition root's part, so it may name every domain's errors.
 
 from __future__ import annotations
 
-from reelhouse.accounts.auth import requires_admin, requires_user
+from reelhouse.accounts.auth import AdminRequired, AuthenticationRequired, requires_admin, requires_user
 from reelhouse.accounts.services import (
     AccountDisabled,
     CannotChangeSelf,
@@ -15,6 +15,18 @@ from reelhouse.accounts.services import (
     LoginThrottled,
     WrongPassword,
 )
+from reelhouse.assets.controllers import NotOffsetStream, TusVersionUnsupported
+from reelhouse.assets.services import (
+    MediaNotFoundForTitle,
+    NoSourceUrl,
+    NotAVideo,
+    UploadChunkTooLarge,
+    UploadNotFound,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+    UploadTooLong,
+)
+from reelhouse.assets.sources import SourceTooLarge, SourceUnreachable, SourceUrlNotAllowed
 from reelhouse.catalog.services import ContentNotFound, GenreNotFound, GenreSlugTaken
 from reelhouse.notifications.services import BadUnsubscribeLink, NotificationNotFound, NotificationNotRequeueable
 from reelhouse.plans.services import PlanNameTaken, PlanNotFound
@@ -29,7 +41,7 @@ from reelhouse.playback.media import (
     StreamEnded,
     StreamUrlExpired,
 )
-from reelhouse.playback.sessions import PlaybackSessionNotFound, StreamLimitReached
+from reelhouse.playback.sessions import MediaNotReady, PlaybackSessionNotFound, StreamLimitReached
 from reelhouse.subscriptions.services import (
     AlreadyCancelled,
     AlreadySubscribed,
@@ -78,13 +90,30 @@ DOMAIN_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     "RecordProgress": (ContentUnavailable, PlanRequired),
     "UpdateProgress": (WatchEntryNotFound, PlanRequired),
     "HideWatchEntry": (WatchEntryNotFound,),
-    "StartPlayback": (ContentUnavailable, PlanRequired, StreamLimitReached),
+    "StartPlayback": (ContentUnavailable, PlanRequired, MediaNotReady, StreamLimitReached),
     "StopPlayback": (PlaybackSessionNotFound,),
     "AdminTerminatePlayback": (PlaybackSessionNotFound,),
     "StreamManifest": _STREAM_URL,
     "StreamManifestHead": _STREAM_URL,
     "StreamRendition": (*_STREAM_URL, RangeNotSatisfiable),
     "StreamRenditionHead": (*_STREAM_URL, RangeNotSatisfiable),
+    "TitlePoster": (MediaNotFound,),
+    "TitlePosterHead": (MediaNotFound,),
+    "CreateUpload": (AuthenticationRequired, AdminRequired, TusVersionUnsupported, UploadTooLarge, ContentNotFound),
+    "UploadOffset": (TusVersionUnsupported, UploadNotFound),
+    "AppendUpload": (
+        TusVersionUnsupported,
+        UploadNotFound,
+        UploadOffsetMismatch,
+        UploadChunkTooLarge,
+        UploadTooLong,
+        NotOffsetStream,
+        NotAVideo,
+    ),
+    "TerminateUpload": (TusVersionUnsupported, UploadNotFound),
+    "GetTitleMedia": (ContentNotFound,),
+    "IngestTitleMedia": (ContentNotFound, NoSourceUrl, SourceUrlNotAllowed, SourceTooLarge, SourceUnreachable),
+    "DeleteTitleMedia": (ContentNotFound, MediaNotFoundForTitle),
     "Unsubscribe": (BadUnsubscribeLink,),
     "UnsubscribeOneClick": (BadUnsubscribeLink,),
     "AdminRequeueNotification": (NotificationNotFound, NotificationNotRequeueable),
@@ -113,7 +142,17 @@ API_CONVENTIONS = Conventions(
     failures={
         operation_id: tuple(Failure.of(error) for error in errors) for operation_id, errors in DOMAIN_ERRORS.items()
     },
-    bearer_without_guard=frozenset({"RefreshWithBearer"}),
+    # CreateUpload shares its handler with the public tus discovery (OPTIONS): its guard lets
+    # discovery through and wants an administrator for the rest.
+    bearer_without_guard=frozenset({"RefreshWithBearer", "CreateUpload"}),
     no_backend_prefixes=("/health", "/ready", "/metrics"),
-    responses={"Ready": {"503": _NOT_READY}},
+    responses={
+        "Ready": {"503": _NOT_READY},
+        "TusDiscovery": {
+            "204": {
+                "description": "tus discovery: Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size and "
+                "Tus-Max-Chunk-Size headers"
+            }
+        },
+    },
 )
