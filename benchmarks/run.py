@@ -114,6 +114,7 @@ async def db_stats(dsn: str) -> dict[str, int]:
 def api_environ(database_url: str, redis_prefix: str, secret: str, var_dir: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT / "src"),  # this checkout's source, whatever the editable install points at
         "ENVIRONMENT": "production",
         "JWT_SECRET": secret,
         "DATABASE_URL": database_url,

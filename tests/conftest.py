@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from redis_cluster import OwnCluster
 
 ROOT = Path(__file__).resolve().parents[1]
+# Servers, workers and CLI commands the tests start import this checkout's source, whatever
+# the virtualenv's editable install points at.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

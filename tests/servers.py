@@ -41,6 +41,7 @@ def server_environ(tmp_path: Path, **settings: str) -> dict[str, str]:
     """A clean environment for a server process: test defaults, no .env file, then ``settings``."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT / "src"),
         "ENVIRONMENT": "test",
         "JWT_SECRET": TEST_JWT_SECRET,
         "VAR_DIR": str(tmp_path / "var"),

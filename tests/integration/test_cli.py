@@ -32,6 +32,7 @@ async def reelhouse(var_dir: Path, *args: str, cwd: Path | None = None, **settin
     """
     environ = {
         "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.environ["PYTHONPATH"],
         "HOME": str(var_dir),
         "VAR_DIR": str(var_dir),
         "MEDIA_DIR": str(var_dir / "media"),
@@ -200,6 +201,7 @@ class TestCommandLine:
         port = free_ports(1)[0]
         environ = {
             "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": os.environ["PYTHONPATH"],
             "VAR_DIR": str(tmp_path),
             "ENVIRONMENT": "test",
             "JWT_SECRET": TEST_JWT_SECRET,

@@ -38,6 +38,7 @@ def child_environ(**settings: str) -> dict[str, str]:
     """A clean environment for a child process: test settings only, no .env file."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.environ["PYTHONPATH"],
         "ENVIRONMENT": "test",
         "JWT_SECRET": TEST_JWT_SECRET,
         "LOG_LEVEL": "WARNING",

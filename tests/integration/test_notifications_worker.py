@@ -49,6 +49,7 @@ async def test_the_worker_sends_due_mail_and_stops_cleanly_on_a_signal(tmp_path:
     await queue_one_mail(tmp_path)
     environ = {
         "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.environ["PYTHONPATH"],
         "HOME": str(tmp_path),
         "VAR_DIR": str(tmp_path),
         "ENVIRONMENT": "test",

@@ -65,6 +65,7 @@ def test_the_readme_walk_runs_top_to_bottom_against_scripts_run(tmp_path: Path, 
     url = f"http://127.0.0.1:{port}"
     environ = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.environ["PYTHONPATH"],
         "HOME": str(tmp_path),
         "PORT": str(port),
         "VAR_DIR": str(tmp_path / "var"),
