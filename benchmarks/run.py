@@ -311,13 +311,18 @@ class Bench:
         stream = httpx.URL(started.json()["stream_url"])
         base = stream.path.rsplit("/", 1)[0]
         query = stream.query.decode()
-        script = media.media_requests_script(
-            self.raw / "media.lua", f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
-        )
-        await self.warm("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
-        result = await self.profiled(
-            "media", self.wrk("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
-        )
+        playlist, segment = f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
+        script = media.media_requests_script(self.raw / "media.lua", playlist, segment)
+        await self.warm("media", self.api, playlist, script=script)
+        result = await self.profiled("media", self.wrk("media", self.api, playlist, script=script))
+        # The same bytes from the bare app's memory: what answering them costs without any checks.
+        async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as http:
+            sizes = [len((await http.get(target)).content) for target in (playlist, segment)]
+        result["playlist_bytes"], result["segment_bytes"] = sizes
+        bare = media.media_requests_script(self.raw / "media_ceiling.lua", *(f"/bytes/{size}" for size in sizes))
+        await self.warm("media_ceiling", self.ceiling, f"/bytes/{sizes[0]}", script=bare)
+        ceiling = await self.wrk("media_ceiling", self.ceiling, f"/bytes/{sizes[0]}", script=bare)
+        result["bytes_ceiling_requests_per_s"] = ceiling.get("requests_per_s")
         self.record("media", **result)
 
     async def flood(self) -> None:

@@ -28,6 +28,8 @@ Environment = Literal["development", "test", "production"]
 DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
 MIN_JWT_SECRET_BYTES = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+MEDIA_ENCRYPTIONS = ("none", "aes-128")
+MAX_KEY_PERIOD_SEGMENTS = 100
 MIN_METRICS_TOKEN_LENGTH = 24
 
 
@@ -235,6 +237,21 @@ class MediaSettings:
     retry_max_seconds: float = setting("MEDIA_RETRY_MAX_SECONDS", 1800.0)
     #: x264 preset of the transcode (slow is the quality default; faster presets for tests and demos).
     encoder_preset: str = setting("MEDIA_ENCODER_PRESET", "slow")
+    #: Memory each API instance keeps recently served segments in (many viewers of a title ask
+    #: for the same seconds of it); 0 reads every segment from the media store.
+    segment_cache_mb: int = setting("MEDIA_SEGMENT_CACHE_MB", 64)
+    #: ``aes-128``: new media's segments are encrypted whole, keys handed out only to live streams
+    #: within their cap (for segments served from a cache or CDN); ``none``: in the clear.
+    encryption: str = setting("MEDIA_ENCRYPTION", "none")
+    #: Segments per AES-128 key (the key rotates every this many ~4 s segments).
+    key_period_segments: int = setting("MEDIA_KEY_PERIOD_SEGMENTS", 3)
+    #: What media keys are derived from; empty: derived from JWT_SECRET. Changing it makes media
+    #: encrypted before unplayable until it is processed again.
+    key_secret: str = setting("MEDIA_KEY_SECRET", "", secret=True)
+
+    @property
+    def encrypts(self) -> bool:
+        return self.encryption == "aes-128"
 
 
 @dataclass(frozen=True)
@@ -469,6 +486,10 @@ def _validate_texts(settings: Settings) -> None:
         raise SettingsError(f"REDIS_KEY_PREFIX must not contain braces, not {settings.redis.key_prefix!r}")
     if settings.media.encoder_preset not in X264_PRESETS:
         raise SettingsError(f"MEDIA_ENCODER_PRESET must be one of {', '.join(X264_PRESETS)}")
+    if settings.media.encryption not in MEDIA_ENCRYPTIONS:
+        raise SettingsError(f"MEDIA_ENCRYPTION must be one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    if not 1 <= settings.media.key_period_segments <= MAX_KEY_PERIOD_SEGMENTS:
+        raise SettingsError(f"MEDIA_KEY_PERIOD_SEGMENTS must be 1 to {MAX_KEY_PERIOD_SEGMENTS}")
     try:
         _ = settings.server.trusted_proxy_networks
     except ValueError as exc:

@@ -39,6 +39,7 @@ from reelhouse.media import (
     discard_partial_outputs,
     process_media_in_subprocess,
 )
+from reelhouse.media.encryption import MediaKeys, encrypt_media
 from reelhouse.platform.errors import DomainError
 from reelhouse.platform.leases import Claimed, retry_delay
 
@@ -70,9 +71,14 @@ class MediaWorker:
         units: UnitOfWorkFactory,
         store: MediaStore,
         media_for: Callable[[UnitOfWork], MediaService],
+        replaced_media_kept_seconds: float,
+        keys: MediaKeys,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
+        #: How long replaced media stays for the streams that started on it (their URLs' lifetime).
+        self.replaced_media_kept = timedelta(seconds=replaced_media_kept_seconds)
+        self._keys = keys
         self._units = units
         self._store = store
         self._media_for = media_for
@@ -94,6 +100,11 @@ class MediaWorker:
             return await self._media_for(uow).discard_abandoned_uploads(
                 timedelta(hours=self.settings.upload_expiry_hours)
             )
+
+    async def discard_replaced_media(self) -> int:
+        """Replaced media no stream URL can reach any more is deleted (files and records)."""
+        async with self._units.begin() as uow:
+            return await self._media_for(uow).discard_retired(self.replaced_media_kept)
 
     async def run_due(self, now: datetime | None = None) -> int:
         """Process due jobs one at a time until none is left; how many were handled."""
@@ -128,6 +139,8 @@ class MediaWorker:
                 settings=self.encoder,
                 on_progress=lambda percent: self._progress(claimed, percent),
             )
+            if self.settings.encrypts:
+                manifest = await self._encrypt(destination_key, manifest)
         except asyncio.CancelledError:
             # Stopped (shutdown): give the job back at once rather than after the lease.
             with contextlib.suppress(Exception):
@@ -154,6 +167,17 @@ class MediaWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
         await self._finished(job, claimed, destination_key, manifest)
+
+    async def _encrypt(self, key: str, manifest: MediaManifest) -> MediaManifest:
+        """Full-segment AES-128 before the output is registered (a crash meanwhile leaves only an
+        unregistered attempt, which the next one removes)."""
+
+        def key_for(rendition: str, period: int) -> bytes:
+            return self._keys.key(key, rendition, period)
+
+        return await anyio.to_thread.run_sync(
+            encrypt_media, self._store.path(key), manifest, key_for, self.settings.key_period_segments
+        )
 
     def _clear_leftovers(self, work: Path, attempt: int) -> None:
         """Earlier attempts' output (a crash between the rename and the commit) and staging directories."""
@@ -222,9 +246,9 @@ class MediaWorker:
                     poster_url=f"/media/{job.content_id}/poster.jpg",
                 )
                 if previous is not None:
-                    await media.forget_if_unused(previous)
-            else:
-                await media.forget_if_unused(asset.id)
+                    await media.forget_if_unused(previous, keep_for_streams=True)
+            else:  # a newer job delivered first: no stream ever started on this output
+                await media.forget_if_unused(asset.id, keep_for_streams=False)
             await self._source_done(uow, jobs, job)
             uow.on_rollback(lambda: self._store.remove(key))
         logger.info("media job %s: %s is ready (%.1f s)", job.id, job.content_id, manifest.duration)
