@@ -99,6 +99,13 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
                  f"; {media.get('playlist_bytes')} B playlist, {media.get('segment_bytes')} B segment; the bare app "
                  f"answering the same bytes from memory: {bare} req/s ({_ratio(value, bare)} of it)" if bare else ""))
     )  # fmt: skip
+    keys = raw.get("media_keys") or {}
+    value = keys.get("requests_per_s")
+    errors = (keys.get("non_2xx") or 0) + (keys.get("socket_errors") or 0)
+    rows.append(
+        _row("media_keys", "AES-128 key requests of a live stream (encrypted media)", value, "req/s",
+             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping, detail=_http_detail(keys))
+    )  # fmt: skip
     transcode = raw.get("transcode") or {}
     ratio = transcode.get("speed_ratio")
     rows.append(
