@@ -248,6 +248,9 @@ class MediaSettings:
     #: What media keys are derived from; empty: derived from JWT_SECRET. Changing it makes media
     #: encrypted before unplayable until it is processed again.
     key_secret: str = setting("MEDIA_KEY_SECRET", "", secret=True)
+    #: Where a CDN (or the object store, or a file server over MEDIA_DIR) serves the media store's
+    #: files: encrypted media's segments are listed there, off the API; empty: the API serves them.
+    public_base_url: str = setting("MEDIA_PUBLIC_BASE_URL", "")
 
     @property
     def encrypts(self) -> bool:
@@ -488,6 +491,16 @@ def _validate_texts(settings: Settings) -> None:
         raise SettingsError(f"MEDIA_ENCODER_PRESET must be one of {', '.join(X264_PRESETS)}")
     if settings.media.encryption not in MEDIA_ENCRYPTIONS:
         raise SettingsError(f"MEDIA_ENCRYPTION must be one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    public_base = settings.media.public_base_url
+    if public_base and (
+        not public_base.startswith(("http://", "https://")) or "?" in public_base or "#" in public_base
+    ):
+        raise SettingsError("MEDIA_PUBLIC_BASE_URL must be an http:// or https:// URL without a query")
+    if public_base and not settings.media.encrypts:
+        raise SettingsError(
+            "MEDIA_PUBLIC_BASE_URL needs MEDIA_ENCRYPTION=aes-128: segments a CDN serves cannot check a "
+            "session, so only encrypted ones are listed there"
+        )
     if not 1 <= settings.media.key_period_segments <= MAX_KEY_PERIOD_SEGMENTS:
         raise SettingsError(f"MEDIA_KEY_PERIOD_SEGMENTS must be 1 to {MAX_KEY_PERIOD_SEGMENTS}")
     try:

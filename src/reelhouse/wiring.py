@@ -212,6 +212,7 @@ class Components:
             media_for=self.media,
             segment_cache_bytes=settings.media.segment_cache_mb * 1024 * 1024,
             keys=self.media_keys,
+            public_base_url=settings.media.public_base_url,
         )
         self.event_archive = DirectoryArchive(Path(playback.media_dir) / "archive")
         self._subscribe_handlers()

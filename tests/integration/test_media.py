@@ -560,6 +560,61 @@ class TestEncryptedMedia:
         assert_refused(await world.client.get(stream.url("480p/key_00000.key")), 404, "media_not_found")
 
 
+class TestPublicSegments:
+    async def test_encrypted_media_in_the_store_is_listed_on_the_public_base(
+        self, make_client: Any, tmp_path: Path
+    ) -> None:
+        settings = {
+            "MEDIA_ENCRYPTION": "aes-128",
+            "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com/media/",
+            "MEDIA_DIR": str(tmp_path / "media"),
+        }
+        async with make_client(**settings) as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, media=False, title="On the CDN", access_level="free")
+            world = World(client, admin, title["id"], title["id"])
+            components = client.app.state.components
+            key = "assets/cdn-test/1"
+            directory = Path(components.settings.playback.media_dir) / key
+            shutil.copytree(client.app.state.test_media.directory(), directory)
+            keys = components.media_keys
+            encrypt_media(
+                directory, read_manifest(directory), lambda rendition, period: keys.key(key, rendition, period)
+            )
+
+            async def attach() -> None:
+                async with components.units.begin() as uow:
+                    media = components.media(uow)
+                    asset = await media.register(key, read_manifest(directory))
+                    await media.share(uuid.UUID(world.title), asset.id)
+
+            in_app_loop(client, attach)
+            stream = await start(world, await new_user(client))
+            playlist = validate_media_playlist(await fetch_text(client, stream.url("480p/index.m3u8")))
+            public = "https://cdn.example.com/media/assets/cdn-test/1/480p"
+            assert playlist.segment_map[0].uri == f"{public}/init.mp4"
+            assert [segment.uri for segment in playlist.segments] == [
+                f"{public}/seg_{index:05d}.m4s" for index in range(len(playlist.segments))
+            ]
+            # The keys still come from the API, signed for this stream.
+            assert playlist.segments[0].key.uri == f"key_00000.key?{stream.query}"
+            sealed = (directory / "480p" / "seg_00000.m4s").read_bytes()
+            key_bytes = (await client.get(stream.url("480p/key_00000.key"))).content
+            clear = (client.app.state.test_media.directory() / "480p" / "seg_00000.m4s").read_bytes()
+            assert decrypt_segment(sealed, key_bytes, 0) == clear
+
+    async def test_media_in_the_clear_is_still_served_by_the_api(self, make_client: Any) -> None:
+        settings = {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com/media"}
+        async with make_client(**settings) as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, title="Clear", access_level="free")
+            world = World(client, admin, title["id"], title["id"])
+            stream = await start(world, await new_user(client))
+            playlist = await fetch_text(client, stream.url("480p/index.m3u8"))
+            assert "cdn.example.com" not in playlist
+            assert f"seg_00000.m4s?{stream.query}" in playlist
+
+
 class TestParseRange:
     """The Range header, as :func:`parse_range` reads it (no app needed)."""
 

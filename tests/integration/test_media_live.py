@@ -1,6 +1,7 @@
 """Media against real processes: a real server takes an upload whose connection drops mid-body,
 resumes it, transcodes it and ffmpeg plays the stream (on PostgreSQL + Redis with full-segment
-AES-128, fetching its keys from the API; in the clear on the embedded default); a media worker
+AES-128, the segments from a plain file server over MEDIA_DIR and the keys from the API; in the
+clear, all from the API, on the embedded default); a media worker
 killed mid-transcode leaves a job that a restarted worker finishes, with nothing half-written
 served."""
 
@@ -13,7 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +27,7 @@ from test_media_ingest import create_upload, media_state, patch, wait_for
 
 from conftest import SharedMedia
 from helpers import PASSWORD, in_app_loop
-from servers import emptied_shared_state, running_servers, server_environ
+from servers import emptied_shared_state, free_ports, running_servers, server_environ
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +67,30 @@ def live_database(backend: str, request: pytest.FixtureRequest) -> dict[str, str
 
 
 @pytest.fixture
-async def live_environ(live_database: dict[str, str], tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+def file_server(tmp_path: Path) -> Iterator[str]:
+    """A plain static file server over the media directory (what a CDN origin would be)."""
+    (tmp_path / "media").mkdir(exist_ok=True)
+    [port] = free_ports(1)
+    command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(tmp_path / "media")]
+    process = subprocess.Popen([*command, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def live_environ(
+    live_database: dict[str, str], tmp_path: Path, file_server: str
+) -> AsyncIterator[dict[str, str]]:
+    encrypted = {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": file_server} if live_database else {}
     environ = server_environ(
         tmp_path,
         MEDIA_DIR=str(tmp_path / "media"),
@@ -73,7 +98,7 @@ async def live_environ(live_database: dict[str, str], tmp_path: Path) -> AsyncIt
         MEDIA_ENCODER_PRESET="superfast",
         TUS_MAX_CHUNK_BYTES=str(64 * 1024 * 1024),
         RATE_LIMIT_ENABLED="false",
-        MEDIA_ENCRYPTION="aes-128" if live_database else "none",
+        **encrypted,
         ADMIN_EMAIL=ADMIN_EMAIL,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         **live_database,
@@ -168,9 +193,13 @@ async def test_an_interrupted_upload_resumes_and_ffmpeg_plays_the_stream(
             query = urlsplit(stream_url).query
             playlist = (await http.get(f"/media/{content_id}/480p/index.m3u8?{query}")).text
             viewer_headers = {"Authorization": f"Bearer {viewer.json()['token']}"}
-            if live_environ["MEDIA_ENCRYPTION"] == "aes-128":
+            if "MEDIA_PUBLIC_BASE_URL" in live_environ:
                 assert f'#EXT-X-KEY:METHOD=AES-128,URI="key_00000.key?{query}"' in playlist
-                segment = await http.get(f"/media/{content_id}/480p/seg_00000.m4s?{query}")
+                public = [line for line in playlist.splitlines() if line.endswith("seg_00000.m4s")]
+                assert public, playlist
+                assert public[0].startswith(live_environ["MEDIA_PUBLIC_BASE_URL"] + "/assets/")
+                segment = await http.get(public[0])  # from the file server, not the API
+                assert segment.status_code == 200
                 assert b"moof" not in segment.content[:64]  # sealed: no readable box header
                 stopped = await http.delete(
                     f"/api/v1/playback/sessions/{started.json()['session_id']}", headers=viewer_headers

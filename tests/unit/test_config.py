@@ -107,6 +107,27 @@ class TestPrecedence:
         with pytest.raises(SettingsError, match="MEDIA_ENCODER_PRESET must be one of"):
             load({"MEDIA_ENCODER_PRESET": "fastest"})
 
+    @pytest.mark.parametrize(
+        ("environ", "message"),
+        [
+            ({"MEDIA_ENCRYPTION": "aes-256"}, "MEDIA_ENCRYPTION must be one of none, aes-128"),
+            ({"MEDIA_KEY_PERIOD_SEGMENTS": "0"}, "MEDIA_KEY_PERIOD_SEGMENTS must be 1 to 100"),
+            ({"MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com"}, "needs MEDIA_ENCRYPTION=aes-128"),
+            (
+                {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "cdn.example.com"},
+                "MEDIA_PUBLIC_BASE_URL must be an http",
+            ),
+        ],
+    )
+    def test_media_delivery_settings_that_cannot_work_are_refused(self, load, environ, message):
+        with pytest.raises(SettingsError, match=message):
+            load(environ)
+
+    def test_encrypted_media_on_a_cdn(self, load):
+        settings = load({"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com/m"})
+        assert settings.media.encrypts
+        assert settings.media.public_base_url == "https://cdn.example.com/m"
+
 
 class TestRedisUrl:
     def test_a_plain_url_is_one_redis(self, load):

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 import anyio
@@ -328,6 +328,7 @@ class MediaAccess:
         units: UnitOfWorkFactory,
         media_for: Callable[[UnitOfWork], MediaService],
         keys: MediaKeys,
+        public_base_url: str = "",
         segment_cache_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -343,6 +344,7 @@ class MediaAccess:
         self._manifests: OrderedDict[UUID, tuple[MediaManifest, Mapping[str, frozenset[str]]]] = OrderedDict()
         self.segments = SegmentCache(segment_cache_bytes)
         self._keys = keys
+        self._public_base = public_base_url.rstrip("/")
 
     async def check_live(self, content_id: UUID, signed: SignedStream) -> Resolution:
         """The stream's cap now, or a 403 with the reason the stream ended (one store round trip).
@@ -450,12 +452,25 @@ class MediaAccess:
             assert encryption is not None
             return SegmentKey(uri=f"{key_filename(encryption.period_of(index))}?{signed}")
 
+        public = self.public_directory(media, rendition)
+        if public is not None:  # encrypted files from the CDN; the keys from here
+            return render_media(
+                rendition, lambda name: f"{public}/{name}", lambda name: f"{public}/{name}", key_for_segment
+            )
         return render_media(
             rendition,
             lambda segment: f"{segment}?{signed}",
             lambda init: f"{init}?{signed}",
             key_for_segment if encryption is not None else None,
         )
+
+    def public_directory(self, media: ReadyMedia, rendition: Rendition) -> str | None:
+        """The rendition's directory under ``MEDIA_PUBLIC_BASE_URL`` when its files are served
+        there: only encrypted media in the media store (never media in the clear, whose segments
+        must check the session, nor directories outside the store)."""
+        if not self._public_base or media.manifest.encryption is None or media.storage_key.startswith("/"):
+            return None
+        return f"{self._public_base}/{quote(media.storage_key)}/{quote(rendition.directory)}"
 
     def key_response(
         self, request: Request[Any, Any, Any], media: ReadyMedia, rendition: Rendition, period: int
