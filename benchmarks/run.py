@@ -98,6 +98,26 @@ def lua_script(path: Path, method: str, target: str, tokens: list[str], *, body:
     return path
 
 
+def progress_script(path: Path, tokens: list[str], titles: list[str]) -> Path:
+    """A wrk script reporting progress (``POST /api/v1/watch-history``): request i is user i's
+    token on title i, at a position that moves on, so each request updates or creates a row."""
+    lines = [
+        "local tokens = {" + ",".join(json.dumps(token) for token in tokens) + "}",
+        "local titles = {" + ",".join(json.dumps(title) for title in titles) + "}",
+        "local i = 0",
+        "request = function()",
+        "  i = i + 1",
+        "  local headers = {['Authorization'] = 'Bearer ' .. tokens[(i % #tokens) + 1],"
+        " ['Content-Type'] = 'application/json'}",
+        '  local body = string.format(\'{"content_id": "%s", "watched_seconds": %d}\','
+        " titles[(i % #titles) + 1], 10 + (i % 500))",
+        "  return wrk.format('POST', '/api/v1/watch-history', headers, body)",
+        "end",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 async def db_stats(dsn: str) -> dict[str, int]:
     connection = await asyncpg.connect(dsn)
     try:
@@ -272,6 +292,25 @@ class Bench:
         await self.warm("profile", self.api, "/api/v1/users/profile", script=script)
         profile = self.wrk("profile", self.api, "/api/v1/users/profile", script=script)
         self.record("profile", **await self.profiled("profile", profile))
+
+    async def history(self) -> None:
+        """The seed's watch-history routes, signed in: a page of it, and progress reports spread over
+        1,000 users (and all on one user's one title: the one-row hot spot)."""
+        users = list(range(min(1000, len(self.seeded.user_ids))))
+        tokens = self.tokens(users)
+        target = "/api/v1/watch-history?limit=10"
+        script = lua_script(self.raw / "history_read.lua", "GET", target, tokens, body=None)
+        await self.warm("history_read", self.api, target, script=script)
+        read = self.wrk("history_read", self.api, target, script=script)
+        self.record("history_read", **await self.profiled("history_read", read))
+        titles = self.seeded.free_titles[: max(1, min(50, len(self.seeded.free_titles)))]
+        script = progress_script(self.raw / "history_write.lua", tokens, titles)
+        await self.warm("history_write", self.api, "/api/v1/watch-history", script=script)
+        write = self.wrk("history_write", self.api, "/api/v1/watch-history", script=script)
+        self.record("history_write", **await self.profiled("history_write", write))
+        script = progress_script(self.raw / "history_hot.lua", tokens[:1], titles[:1])
+        hot = await self.wrk("history_hot", self.api, "/api/v1/watch-history", script=script)
+        self.record("history_hot", **hot)
 
     async def admission(self) -> None:
         users = self.seeded.users_on("Basic")[: self.sizes.admission_users]
@@ -461,7 +500,9 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         started = datetime.now(UTC)
-        steps = [self.ceilings, self.http, self.admission, self.media, self.flood, self.players, self.eviction]
+        steps = [
+            self.ceilings, self.http, self.history, self.admission, self.media, self.flood, self.players, self.eviction
+        ]  # fmt: skip
         if self.only:
             steps = [step for step in steps if step.__name__ in self.only or step == self.ceilings]
         try:
@@ -537,7 +578,7 @@ async def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
-STEPS = ("http", "admission", "media", "flood", "players", "eviction")
+STEPS = ("http", "history", "admission", "media", "flood", "players", "eviction")
 SERVER_DESCRIPTIONS = {
     "uvicorn": "uvicorn (uvloop, httptools, websockets-sansio), --no-access-log, no websocket compression, "
     "pings every 60 s, one process; ceiling app the same",

@@ -23,6 +23,9 @@ SCENARIOS = {
     "plans",
     "content",
     "profile",
+    "history_read",
+    "history_write",
+    "history_hot",
     "admission",
     "media",
     "media_keys",
@@ -53,7 +56,16 @@ def test_the_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     for key, row in rows.items():
         assert isinstance(row["value"], int | float), f"{key} has no figure: {row}"
         assert row["met"] is not None, f"{key} could not be judged: {row}"
-    for key in ("plans", "content", "profile", "media", "media_keys", "heartbeat_flood"):
+    for key in (
+        "plans",
+        "content",
+        "profile",
+        "history_read",
+        "history_write",
+        "media",
+        "media_keys",
+        "heartbeat_flood",
+    ):
         assert rows[key]["ratio_to_ceiling"] is not None, key
     raw = summary["raw"]
     assert raw["players_memory"]["join_errors"] == 0
