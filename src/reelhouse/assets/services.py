@@ -318,9 +318,11 @@ class MediaService:
         """Store a PATCH body at ``offset`` (which must be the bytes received so far); the new offset.
 
         The body streams into the media store as one part, ``<storage_key>/<offset>``, which exists
-        only once it is whole, and the upload's offset moves on in this transaction: a PATCH that
-        breaks off counts for nothing, the client asks HEAD and sends it again, and any instance
-        sharing the store and the database takes the next one. The last byte queues the job.
+        only once it is whole, and the upload's offset moves on in this transaction, so any instance
+        sharing the store and the database takes the next PATCH. A body that ends early (the
+        controller ends it where the client disconnected) is kept as far as it arrived; one that
+        fails (an error, a limit) stores nothing and leaves the offset, and the client resumes from
+        what HEAD reports. The last byte queues the job.
         """
         upload = await self.upload(upload_id, for_update=True)
         if upload.completed_at is not None:
