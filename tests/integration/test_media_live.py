@@ -207,7 +207,9 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
             worker.wait()
         # The attempt worked in its scratch directory, which it left mid-way; nothing was published.
         (scratch,) = work_dir.iterdir()
-        assert [p.name for p in scratch.iterdir() if p.name.startswith(".partial-")]
+        (attempt,) = scratch.iterdir()
+        assert attempt.name == "1"
+        assert [p.name for p in attempt.iterdir() if p.name.startswith(".partial-")]
         assert not (media_dir / "assets").exists()
         assert (await client.get(f"/api/v1/content/{title['id']}")).json()["playable"] is False
 

@@ -5,7 +5,7 @@ machinery), so they are durable and shared by any number of workers: the API pro
 embedded default) and ``reelhouse media worker``. A running job renews its lease while it works
 and reports progress in percent; a worker that dies stops renewing, and the job is claimed again
 once the lease runs out and restarted from its source. Every attempt works in a local scratch
-directory of its own (``MEDIA_WORK_DIR/<job>``: the source assembled from its upload parts or
+directory of its own (``MEDIA_WORK_DIR/<job>/<attempt>``: the source assembled from its upload parts or
 downloaded, the output the media core makes there), then publishes the output to the media store
 under a new prefix (``assets/<job>/<attempt>``) and only then records the asset: the title points
 at it in that transaction, so a crash leaves no half-published output to serve, only an
@@ -120,7 +120,8 @@ class MediaWorker:
             # Claimed again and again without an outcome: its workers die on it (killed, out of memory).
             await self._failed(job, claimed, TranscodeFailed("every attempt stopped before it ended"))
             return
-        scratch = Path(self.settings.work_dir) / str(job.id)
+        # One directory per attempt: a worker that lost its lease but has not noticed yet keeps its own.
+        scratch = Path(self.settings.work_dir) / str(job.id) / str(claimed.attempts)
         destination_key = f"{ASSETS}/{job.id}/{claimed.attempts}"
         renewal = asyncio.create_task(self._renew_lease(claimed))
         try:
@@ -162,7 +163,7 @@ class MediaWorker:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
-            await anyio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
+            await anyio.to_thread.run_sync(_remove_scratch, scratch)
         await self._finished(job, claimed, destination_key, manifest)
 
     async def _source(self, job: MediaJob, destination: Path) -> Path:
@@ -273,9 +274,18 @@ class MediaWorker:
 
 
 def _fresh_directory(directory: Path) -> None:
-    """An empty ``directory``: what a killed attempt left there goes."""
-    shutil.rmtree(directory, ignore_errors=True)
+    """An empty ``directory`` for this attempt; what earlier attempts of the job left beside it goes."""
+    if directory.parent.is_dir():
+        for earlier in directory.parent.iterdir():
+            shutil.rmtree(earlier, ignore_errors=True)
     directory.mkdir(parents=True)
+
+
+def _remove_scratch(directory: Path) -> None:
+    """The attempt's directory, and the job's once no attempt is left in it."""
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty: another attempt of the job is at work
+        directory.parent.rmdir()
 
 
 async def run_worker(worker: MediaWorker, *, once: bool = False, stop: asyncio.Event | None = None) -> None:
