@@ -21,6 +21,7 @@ from reelhouse.assets.store import (
     MediaObjectNotFound,
     MediaPrefixInUse,
     MediaStore,
+    MediaStoreUnavailable,
     NoLocalPath,
     S3MediaStore,
     StoredObject,
@@ -117,6 +118,37 @@ class TestRoundTrip:
                 store.path("assets/j/1")
         # An absolute key names a directory outside the store (shared fixtures) on either store.
         assert store.local_path("/srv/fixtures/title") == Path("/srv/fixtures/title")
+
+
+class TestHealth:
+    async def test_a_usable_store_passes_its_check(self, store: MediaStore) -> None:
+        await store.check()
+
+    async def test_a_store_that_cannot_be_used_fails_its_check_naming_the_setting(
+        self, store: MediaStore, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
+        if isinstance(store, FileMediaStore):
+            (tmp_path / "a-file").write_bytes(b"")
+            broken: MediaStore = FileMediaStore(tmp_path / "a-file" / "media")
+            setting = "MEDIA_DIR"
+        else:
+            server = request.getfixturevalue("s3_server")
+            settings = server.settings("no-such-bucket")
+            broken = S3MediaStore(
+                media_store_target(
+                    MediaSettings(
+                        store_url=settings["MEDIA_STORE_URL"],
+                        s3_endpoint_url=settings["MEDIA_S3_ENDPOINT_URL"],
+                        s3_access_key_id=settings["MEDIA_S3_ACCESS_KEY_ID"],
+                        s3_secret_access_key=settings["MEDIA_S3_SECRET_ACCESS_KEY"],
+                        s3_path_style=True,
+                    ),
+                    media_dir=str(tmp_path),
+                )
+            )
+            setting = "MEDIA_STORE_URL s3://no-such-bucket/media"
+        with pytest.raises(MediaStoreUnavailable, match=setting):
+            await broken.check()
 
 
 class TestByteRanges:

@@ -172,6 +172,10 @@ class MediaStore(Protocol):
         """Write ``key`` to the local file ``destination`` (after what it holds, with ``append``); the bytes."""
         ...
 
+    async def check(self) -> None:
+        """:class:`MediaStoreUnavailable`, naming the setting to look at, unless the store answers."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -367,6 +371,15 @@ class FileMediaStore:
                 return writer.tell() - before
 
         return await anyio.to_thread.run_sync(copy)
+
+    async def check(self) -> None:
+        def usable() -> bool:
+            with contextlib.suppress(OSError):
+                self.root.mkdir(parents=True, exist_ok=True)
+            return self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)
+
+        if not await anyio.to_thread.run_sync(usable):
+            raise MediaStoreUnavailable(f"the media directory {self.root} (MEDIA_DIR) is not a writable directory")
 
     async def close(self) -> None:
         return None
@@ -568,6 +581,19 @@ class S3MediaStore:
                 await file.write(chunk)
                 written += len(chunk)
         return written
+
+    async def check(self) -> None:
+        import obstore
+
+        try:
+            await obstore.list_with_delimiter_async(self._store)
+        except Exception as error:
+            if not type(error).__module__.startswith("obstore") and not isinstance(error, OSError):
+                raise
+            raise MediaStoreUnavailable(
+                f"MEDIA_STORE_URL s3://{self.bucket}/{self.prefix} at {self.endpoint or 'AWS'} cannot be listed "
+                f"(is the bucket there, are MEDIA_S3_* right?): {_first_line(error)}"
+            ) from None
 
     async def close(self) -> None:
         return None
