@@ -88,12 +88,23 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              lambda: _f(value) >= 1000 and _f(admission.get("p99_ms")) < 50 and admission.get("non_2xx", 0) == 0,
              ceiling=ping, detail=_http_detail(admission))
     )  # fmt: skip
-    value = _get(raw, "media", "requests_per_s")
-    errors = (_get(raw, "media", "non_2xx") or 0) + (_get(raw, "media", "socket_errors") or 0)
+    media = raw.get("media") or {}
+    value = media.get("requests_per_s")
+    errors = (media.get("non_2xx") or 0) + (media.get("socket_errors") or 0)
+    bare = media.get("bytes_ceiling_requests_per_s")
     rows.append(
         _row("media", "Media requests of a live stream (a playlist and a 4 s segment in turn)", value, "req/s",
              ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping,
-             detail=_http_detail(raw.get("media")))
+             detail=_http_detail(media) + (
+                 f"; {media.get('playlist_bytes')} B playlist, {media.get('segment_bytes')} B segment; the bare app "
+                 f"answering the same bytes from memory: {bare} req/s ({_ratio(value, bare)} of it)" if bare else ""))
+    )  # fmt: skip
+    keys = raw.get("media_keys") or {}
+    value = keys.get("requests_per_s")
+    errors = (keys.get("non_2xx") or 0) + (keys.get("socket_errors") or 0)
+    rows.append(
+        _row("media_keys", "AES-128 key requests of a live stream (encrypted media)", value, "req/s",
+             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping, detail=_http_detail(keys))
     )  # fmt: skip
     transcode = raw.get("transcode") or {}
     ratio = transcode.get("speed_ratio")

@@ -289,6 +289,8 @@ class Bench:
     async def media(self) -> None:
         """Transcode speed against the ffmpeg CLI; then a player's playlist and segment requests."""
         from benchmarks import media
+        from reelhouse.media import read_manifest
+        from reelhouse.media.encryption import MediaKeys, encrypt_media
 
         work = self.raw / "transcode"
         # The production preset in a full run; a fast one keeps the smoke run short.
@@ -300,6 +302,12 @@ class Bench:
         shared.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(shared, ignore_errors=True)
         (work / "ours").rename(shared)
+        # Sealed as MEDIA_ENCRYPTION=aes-128 would (keys from the API's JWT_SECRET), so its key
+        # requests can be measured too; serving sealed segments costs the same as clear ones.
+        keys = MediaKeys(self.secret)
+        await asyncio.to_thread(
+            encrypt_media, shared, read_manifest(shared), lambda r, p: keys.key("bench/shared", r, p)
+        )
         user = self.seeded.users_on("Premium")[-1]
         async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as http:
             started = await http.post(
@@ -311,14 +319,22 @@ class Bench:
         stream = httpx.URL(started.json()["stream_url"])
         base = stream.path.rsplit("/", 1)[0]
         query = stream.query.decode()
-        script = media.media_requests_script(
-            self.raw / "media.lua", f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
-        )
-        await self.warm("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
-        result = await self.profiled(
-            "media", self.wrk("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
-        )
+        playlist, segment = f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
+        script = media.media_requests_script(self.raw / "media.lua", playlist, segment)
+        await self.warm("media", self.api, playlist, script=script)
+        result = await self.profiled("media", self.wrk("media", self.api, playlist, script=script))
+        # The same bytes from the bare app's memory: what answering them costs without any checks.
+        async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as http:
+            sizes = [len((await http.get(target)).content) for target in (playlist, segment)]
+        result["playlist_bytes"], result["segment_bytes"] = sizes
+        bare = media.media_requests_script(self.raw / "media_ceiling.lua", *(f"/bytes/{size}" for size in sizes))
+        await self.warm("media_ceiling", self.ceiling, f"/bytes/{sizes[0]}", script=bare)
+        ceiling = await self.wrk("media_ceiling", self.ceiling, f"/bytes/{sizes[0]}", script=bare)
+        result["bytes_ceiling_requests_per_s"] = ceiling.get("requests_per_s")
         self.record("media", **result)
+        key = f"{base}/480p/key_00000.key?{query}"
+        await self.warm("media_keys", self.api, key)
+        self.record("media_keys", **await self.profiled("media_keys", self.wrk("media_keys", self.api, key)))
 
     async def flood(self) -> None:
         users = self.seeded.users_on("Premium")[: self.sizes.flood_sockets]
@@ -521,7 +537,7 @@ async def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
-STEPS = ("http", "admission", "flood", "players", "eviction")
+STEPS = ("http", "admission", "media", "flood", "players", "eviction")
 SERVER_DESCRIPTIONS = {
     "uvicorn": "uvicorn (uvloop, httptools, websockets-sansio), --no-access-log, no websocket compression, "
     "pings every 60 s, one process; ceiling app the same",

@@ -82,6 +82,7 @@ SWEEP_INTERVAL_SECONDS = 4.0
 PENDING_WRITES_INTERVAL_SECONDS = 5.0
 #: How often unfinished uploads past MEDIA_UPLOAD_EXPIRY_HOURS are looked for.
 ABANDONED_UPLOADS_INTERVAL_SECONDS = 3600
+REPLACED_MEDIA_INTERVAL_SECONDS = 600
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
@@ -154,6 +155,11 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 "discard-abandoned-uploads",
                 ABANDONED_UPLOADS_INTERVAL_SECONDS,
                 components.media_worker.discard_abandoned_uploads,
+            ),
+            PeriodicJob(
+                "discard-replaced-media",
+                REPLACED_MEDIA_INTERVAL_SECONDS,
+                components.media_worker.discard_replaced_media,
             ),
         ]
 

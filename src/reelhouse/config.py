@@ -29,6 +29,8 @@ Environment = Literal["development", "test", "production"]
 DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
 MIN_JWT_SECRET_BYTES = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+MEDIA_ENCRYPTIONS = ("none", "aes-128")
+MAX_KEY_PERIOD_SEGMENTS = 100
 MIN_METRICS_TOKEN_LENGTH = 24
 
 
@@ -254,6 +256,21 @@ class MediaSettings:
     #: Local scratch space of the media worker (sources being assembled, output being made); empty:
     #: ``<VAR_DIR>/media-work``. Never served: finished output is published to the media store.
     work_dir: str = setting("MEDIA_WORK_DIR", "")
+    #: Memory each API instance keeps recently served segments in (many viewers of a title ask
+    #: for the same seconds of it); 0 reads every segment from the media store.
+    segment_cache_mb: int = setting("MEDIA_SEGMENT_CACHE_MB", 64)
+    #: ``aes-128``: new media's segments are encrypted whole, keys handed out only to live streams
+    #: within their cap (for segments served from a cache or CDN); ``none``: in the clear.
+    encryption: str = setting("MEDIA_ENCRYPTION", "none")
+    #: Segments per AES-128 key (the key rotates every this many ~4 s segments).
+    key_period_segments: int = setting("MEDIA_KEY_PERIOD_SEGMENTS", 3)
+    #: What media keys are derived from; empty: derived from JWT_SECRET. Changing it makes media
+    #: encrypted before unplayable until it is processed again.
+    key_secret: str = setting("MEDIA_KEY_SECRET", "", secret=True)
+
+    @property
+    def encrypts(self) -> bool:
+        return self.encryption == "aes-128"
 
 
 #: S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
@@ -555,6 +572,10 @@ def _validate_texts(settings: Settings) -> None:
     _ = media_store_target(settings.media, settings.playback.media_dir)  # raises SettingsError naming the setting
     if settings.media.encoder_preset not in X264_PRESETS:
         raise SettingsError(f"MEDIA_ENCODER_PRESET must be one of {', '.join(X264_PRESETS)}")
+    if settings.media.encryption not in MEDIA_ENCRYPTIONS:
+        raise SettingsError(f"MEDIA_ENCRYPTION must be one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    if not 1 <= settings.media.key_period_segments <= MAX_KEY_PERIOD_SEGMENTS:
+        raise SettingsError(f"MEDIA_KEY_PERIOD_SEGMENTS must be 1 to {MAX_KEY_PERIOD_SEGMENTS}")
     try:
         _ = settings.server.trusted_proxy_networks
     except ValueError as exc:

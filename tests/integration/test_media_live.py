@@ -1,6 +1,8 @@
 """Media against real processes: a real server takes an upload whose connection drops mid-body,
-resumes it, transcodes it and ffmpeg plays the stream; a media worker killed mid-transcode leaves
-a job that a restarted worker finishes, with nothing half-written served."""
+resumes it, transcodes it and ffmpeg plays the stream (on PostgreSQL + Redis with full-segment
+AES-128, fetching its keys from the API; in the clear on the embedded default); a media worker
+killed mid-transcode leaves a job that a restarted worker finishes, with nothing half-written
+served."""
 
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ async def live_environ(live_database: dict[str, str], tmp_path: Path) -> AsyncIt
         MEDIA_ENCODER_PRESET="superfast",
         TUS_MAX_CHUNK_BYTES=str(64 * 1024 * 1024),
         RATE_LIMIT_ENABLED="false",
+        MEDIA_ENCRYPTION="aes-128" if live_database else "none",
         ADMIN_EMAIL=ADMIN_EMAIL,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         **live_database,
@@ -161,6 +164,23 @@ async def test_an_interrupted_upload_resumes_and_ffmpeg_plays_the_stream(
             )
             assert decoded.returncode == 0, decoded.stderr.decode()
             assert decoded.stderr.decode().strip() == ""
+
+            query = urlsplit(stream_url).query
+            playlist = (await http.get(f"/media/{content_id}/480p/index.m3u8?{query}")).text
+            viewer_headers = {"Authorization": f"Bearer {viewer.json()['token']}"}
+            if live_environ["MEDIA_ENCRYPTION"] == "aes-128":
+                assert f'#EXT-X-KEY:METHOD=AES-128,URI="key_00000.key?{query}"' in playlist
+                segment = await http.get(f"/media/{content_id}/480p/seg_00000.m4s?{query}")
+                assert b"moof" not in segment.content[:64]  # sealed: no readable box header
+                stopped = await http.delete(
+                    f"/api/v1/playback/sessions/{started.json()['session_id']}", headers=viewer_headers
+                )
+                assert stopped.status_code in (200, 204), stopped.text
+                key = await http.get(f"/media/{content_id}/480p/key_00000.key?{query}")
+                assert key.status_code == 403, key.text
+                assert key.json()["code"] == "stopped"
+            else:
+                assert "#EXT-X-KEY" not in playlist
 
 
 async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart(

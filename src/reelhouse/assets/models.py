@@ -23,12 +23,16 @@ class MediaAsset(UUIDAuditBase):
     """
 
     __tablename__ = "media_assets"
+    __table_args__ = (Index("ix_media_assets_retired_at", "retired_at"),)
 
     #: Where the media store keeps it: relative to ``MEDIA_DIR`` (``assets/<job>/<attempt>``).
     storage_key: Mapped[str] = mapped_column(String(1024))
     duration_seconds: Mapped[float] = mapped_column(Float)
     #: The renditions as the admin media state shows them (from the manifest), lowest first.
     renditions: Mapped[list[dict[str, Any]]] = mapped_column(JsonB)
+    #: When the last title using it switched to a replacement. Streams that started on it play it
+    #: to the end, so it is kept as long as their URLs live, then discarded.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class MediaJobStatus(enum.StrEnum):

@@ -210,6 +210,10 @@ class MediaService:
             updated_at=job.updated_at,
         )
 
+    async def asset(self, asset_id: uuid.UUID) -> MediaAsset | None:
+        """Processed media by its id: a title's, or one replaced but still kept for the streams on it."""
+        return await self.assets.get(asset_id)
+
     async def ready_media(self, content_id: uuid.UUID) -> MediaAsset | None:
         """The media the title plays now, if it has any ready."""
         content = await self.catalog.find(content_id)
@@ -245,31 +249,53 @@ class MediaService:
         return await self.state(content_id)
 
     async def remove_media(self, content_id: uuid.UUID) -> None:
-        """The title stops being playable; media no other title uses is deleted after the commit."""
+        """The title stops being playable at once; media no other title uses is deleted after the commit."""
         await self.catalog.get_any(content_id)
         previous = await self.catalog.detach_media(content_id)
         if previous is None:
             raise MediaNotFoundForTitle()
-        await self.forget_if_unused(previous)
+        await self.forget_if_unused(previous, keep_for_streams=False)
 
-    async def forget_if_unused(self, asset_id: uuid.UUID) -> None:
+    async def forget_if_unused(self, asset_id: uuid.UUID, *, keep_for_streams: bool) -> None:
+        """Media no title uses any more: retired (kept for the streams that started on it, see
+        :meth:`discard_retired`) after a replacement, deleted at once otherwise."""
         if await self.catalog.titles_using_media(asset_id):
             return
         asset = await self.assets.get(asset_id)
         if asset is None:
             return
+        if keep_for_streams:
+            asset.retired_at = asset.retired_at or utcnow()
+            return
+        await self._discard_asset(asset)
+
+    async def _discard_asset(self, asset: MediaAsset) -> None:
         key = asset.storage_key
-        await self.assets.remove(asset_id)
+        await self.assets.remove(asset.id)
         if not key.startswith("/"):  # shared directories outside MEDIA_DIR are never ours to delete
             self.uow.after_commit(lambda: self.store.remove(key))
 
+    async def discard_retired(self, keep: timedelta) -> int:
+        """Replaced media retired longer than ``keep`` (no stream URL on it is valid any more) is
+        deleted, unless a title took it up again meanwhile; how many were deleted."""
+        discarded = 0
+        for asset in await self.assets.retired_before(utcnow() - keep):
+            if await self.catalog.titles_using_media(asset.id):
+                asset.retired_at = None
+                continue
+            await self._discard_asset(asset)
+            discarded += 1
+        return discarded
+
     async def share(self, content_id: uuid.UUID, asset_id: uuid.UUID) -> None:
         """Point a title at media another title already has (demo catalogues, fixtures, re-runs)."""
-        if await self.assets.get(asset_id) is None:
+        asset = await self.assets.get(asset_id)
+        if asset is None:
             raise MediaNotFoundForTitle("No such media asset.")
+        asset.retired_at = None
         previous = await self.catalog.attach_media(content_id, asset_id)
-        if previous is not None:
-            await self.forget_if_unused(previous)
+        if previous is not None and previous != asset_id:
+            await self.forget_if_unused(previous, keep_for_streams=True)
 
     async def register(self, storage_key: str, manifest: MediaManifest) -> MediaAsset:
         """Record processed media (complete, in the store under ``storage_key``) as an asset."""

@@ -41,6 +41,7 @@ from reelhouse.media import (
     UnsupportedMedia,
     process_media_in_subprocess,
 )
+from reelhouse.media.encryption import MediaKeys, encrypt_media
 from reelhouse.media.manifest import MANIFEST_FILENAME
 from reelhouse.platform.errors import DomainError
 from reelhouse.platform.leases import Claimed, retry_delay
@@ -74,9 +75,14 @@ class MediaWorker:
         units: UnitOfWorkFactory,
         store: MediaStore,
         media_for: Callable[[UnitOfWork], MediaService],
+        replaced_media_kept_seconds: float,
+        keys: MediaKeys,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
+        #: How long replaced media stays for the streams that started on it (their URLs' lifetime).
+        self.replaced_media_kept = timedelta(seconds=replaced_media_kept_seconds)
+        self._keys = keys
         self._units = units
         self._store = store
         self._media_for = media_for
@@ -98,6 +104,11 @@ class MediaWorker:
             return await self._media_for(uow).discard_abandoned_uploads(
                 timedelta(hours=self.settings.upload_expiry_hours)
             )
+
+    async def discard_replaced_media(self) -> int:
+        """Replaced media no stream URL can reach any more is deleted (files and records)."""
+        async with self._units.begin() as uow:
+            return await self._media_for(uow).discard_retired(self.replaced_media_kept)
 
     async def run_due(self, now: datetime | None = None) -> int:
         """Process due jobs one at a time until none is left; how many were handled."""
@@ -136,6 +147,8 @@ class MediaWorker:
                 settings=self.encoder,
                 on_progress=lambda percent: self._progress(claimed, percent),
             )
+            if self.settings.encrypts:
+                manifest = await self._encrypt(destination_key, output, manifest)
             # The manifest last: whoever finds it under the prefix finds every file it names.
             await self._store.publish_tree(output, destination_key, last=(MANIFEST_FILENAME,))
         except asyncio.CancelledError:
@@ -165,6 +178,17 @@ class MediaWorker:
                 await renewal
             await anyio.to_thread.run_sync(_remove_scratch, scratch)
         await self._finished(job, claimed, destination_key, manifest)
+
+    async def _encrypt(self, key: str, output: Path, manifest: MediaManifest) -> MediaManifest:
+        """Full-segment AES-128 of the local output before it is published (keys derive from the
+        storage key it will have), so the store only ever holds the sealed segments."""
+
+        def key_for(rendition: str, period: int) -> bytes:
+            return self._keys.key(key, rendition, period)
+
+        return await anyio.to_thread.run_sync(
+            encrypt_media, output, manifest, key_for, self.settings.key_period_segments
+        )
 
     async def _source(self, job: MediaJob, destination: Path) -> Path:
         """The job's source as a local file: its upload's parts joined in order, or the URL fetched."""
@@ -228,9 +252,9 @@ class MediaWorker:
                     poster_url=f"/media/{job.content_id}/poster.jpg",
                 )
                 if previous is not None:
-                    await media.forget_if_unused(previous)
-            else:
-                await media.forget_if_unused(asset.id)
+                    await media.forget_if_unused(previous, keep_for_streams=True)
+            else:  # a newer job delivered first: no stream ever started on this output
+                await media.forget_if_unused(asset.id, keep_for_streams=False)
             await self._source_done(uow, jobs, job)
             uow.on_rollback(lambda: self._store.remove(key))
         logger.info("media job %s: %s is ready (%.1f s)", job.id, job.content_id, manifest.duration)
