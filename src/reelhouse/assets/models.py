@@ -25,7 +25,8 @@ class MediaAsset(UUIDAuditBase):
     __tablename__ = "media_assets"
     __table_args__ = (Index("ix_media_assets_retired_at", "retired_at"),)
 
-    #: Where the media store keeps it: relative to ``MEDIA_DIR`` (``assets/<job>/<attempt>``).
+    #: Its prefix in the media store (``assets/<job>/<attempt>``); an absolute path names a directory
+    #: outside the store (shared fixtures).
     storage_key: Mapped[str] = mapped_column(String(1024))
     duration_seconds: Mapped[float] = mapped_column(Float)
     #: The renditions as the admin media state shows them (from the manifest), lowest first.
