@@ -288,6 +288,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
     async def _on_startup(self) -> None:
         settings, components = self.settings, self.components
+        # A bucket that is not there or credentials that do not work stop the start, not the first upload.
+        await components.media_store.check()
         if settings.database.migrate_on_startup:
             await upgrade_database_async(components.db_config)
             await ensure_event_partitions(components.units)

@@ -23,7 +23,7 @@ from reelhouse.accounts.repositories import KnownUsers
 from reelhouse.accounts.services import AccountService
 from reelhouse.accounts.tokens import AccessTokenCodec
 from reelhouse.assets.services import MediaService
-from reelhouse.assets.store import FileMediaStore
+from reelhouse.assets.store import build_media_store
 from reelhouse.assets.worker import MediaWorker
 from reelhouse.catalog.events import TitlePublished
 from reelhouse.catalog.services import CatalogService
@@ -193,7 +193,8 @@ class Components:
             broadcast=self.broadcast,
         )
         # media: the store of uploads and processed assets, the job worker, per-session delivery
-        self.media_store = FileMediaStore(playback.media_dir)
+        # Files under MEDIA_DIR, or the object storage MEDIA_STORE_URL names (shared by every instance).
+        self.media_store = build_media_store(settings.media_store)
         self.media_keys = MediaKeys(settings.media.key_secret or settings.auth.jwt_secret)
         self.media_worker = MediaWorker(
             settings=settings.media,
@@ -318,6 +319,7 @@ class Components:
 
     async def close(self) -> None:
         await self.backends.close()
+        await self.media_store.close()
 
 
 def _constant(value: Any) -> Any:

@@ -218,8 +218,10 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
     shared_media.directory()
     clip = (shared_media.workspace / "shared-source.mp4").read_bytes()
     media_dir = tmp_path / "media"
+    work_dir = tmp_path / "media-work"
     settings = {
         "MEDIA_DIR": str(media_dir),
+        "MEDIA_WORK_DIR": str(work_dir),
         "MEDIA_WORKER_IN_API": "false",
         "MEDIA_LEASE_SECONDS": "2",
         "MEDIA_ENCODER_PRESET": "superfast",
@@ -252,9 +254,12 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
         finally:
             os.killpg(worker.pid, signal.SIGKILL)  # the worker and its transcoding child
             worker.wait()
-        job_dirs = list((media_dir / "assets").iterdir())
-        assert len(job_dirs) == 1
-        assert [p.name for p in job_dirs[0].iterdir() if p.name.startswith(".partial-")]  # left mid-way
+        # The attempt worked in its scratch directory, which it left mid-way; nothing was published.
+        (scratch,) = work_dir.iterdir()
+        (attempt,) = scratch.iterdir()
+        assert attempt.name == "1"
+        assert [p.name for p in attempt.iterdir() if p.name.startswith(".partial-")]
+        assert not (media_dir / "assets").exists()
         assert (await client.get(f"/api/v1/content/{title['id']}")).json()["playable"] is False
 
         await asyncio.sleep(2.2)  # the dead worker's lease runs out
@@ -263,5 +268,8 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
         assert handled == 1
         state = await wait_for(client, admin, title["id"], "ready", seconds=10)
         assert [r["resolution"] for r in state["renditions"]] == ["480p", "720p"]
-        assert [p.name for p in job_dirs[0].iterdir()] == ["2"]  # the second attempt; nothing partial left
+        (job_dir,) = (media_dir / "assets").iterdir()
+        assert job_dir.name == scratch.name
+        assert [p.name for p in job_dir.iterdir()] == ["2"]  # the second attempt, published whole
+        assert list(work_dir.iterdir()) == []  # its scratch directory is gone, the dead attempt's with it
         assert (await client.get(f"/api/v1/content/{title['id']}")).json()["playable"] is True
