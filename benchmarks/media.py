@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
+
+import httpx
 
 from reelhouse.media import EncoderSettings, ladder_for, process_media_in_subprocess
 
@@ -96,3 +101,68 @@ def media_requests_script(path: Path, playlist: str, segment: str) -> Path:
         "end\n"
     )
     return path
+
+
+class StaticFiles:
+    """A plain static file server over the media store's directory on 127.0.0.1 (a CDN's stand-in)."""
+
+    def __init__(self, directory: Path, log: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory)]
+        with log.open("wb") as output:
+            self._process = subprocess.Popen([*command, str(port)], stdout=output, stderr=subprocess.STDOUT)  # noqa: S603
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+async def play_through(http: httpx.AsyncClient, stream_url: str, *, api_origin: str) -> dict[str, Any]:
+    """Fetch what a player fetches for the whole title at its lowest rendition (master, media
+    playlist, init segment, every key and segment), counting the bytes each origin sent."""
+    by_origin: dict[str, int] = {}
+    segment_bytes_from_api = 0
+    requests = 0
+
+    async def fetch(url: str, *, segment: bool = False) -> bytes:
+        nonlocal segment_bytes_from_api
+        nonlocal requests
+        for _ in range(50):  # the file server may still be starting
+            try:
+                response = await http.get(url)
+                break
+            except httpx.ConnectError:
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"nothing answers {url}")
+        response.raise_for_status()
+        origin = "api" if str(response.url).startswith(api_origin) else "public"
+        by_origin[origin] = by_origin.get(origin, 0) + len(response.content)
+        if segment and origin == "api":
+            segment_bytes_from_api += len(response.content)
+        requests += 1
+        return response.content
+
+    master = (await fetch(stream_url)).decode()
+    playlist_url = urljoin(stream_url, next(line for line in master.splitlines() if line and line[0] != "#"))
+    playlist = (await fetch(playlist_url)).decode()
+    keys = 0
+    for line in playlist.splitlines():
+        if line.startswith(("#EXT-X-MAP:", "#EXT-X-KEY:")):
+            uri = line.split('URI="', 1)[1].split('"', 1)[0]
+            keys += line.startswith("#EXT-X-KEY:")
+            await fetch(urljoin(playlist_url, uri), segment=line.startswith("#EXT-X-MAP:"))
+        elif line and not line.startswith("#"):
+            await fetch(urljoin(playlist_url, line), segment=True)
+    total = sum(by_origin.values())
+    return {
+        "requests": requests,
+        "keys": keys,
+        "api_bytes": by_origin.get("api", 0),
+        "segment_bytes_from_api": segment_bytes_from_api,
+        "public_bytes": by_origin.get("public", 0),
+        "offloaded_share": round(by_origin.get("public", 0) / total, 4) if total else None,
+    }

@@ -59,6 +59,49 @@ def _row(  # noqa: PLR0917
     }
 
 
+def _media_rows(raw: dict[str, Any], ping: float | None) -> list[Row]:
+    """Media delivery and the transcode, against their targets."""
+    rows: list[Row] = []
+    media = raw.get("media") or {}
+    value = media.get("requests_per_s")
+    errors = (media.get("non_2xx") or 0) + (media.get("socket_errors") or 0)
+    bare = media.get("bytes_ceiling_requests_per_s")
+    rows.append(
+        _row("media", "Media requests of a live stream (a playlist and a 4 s segment in turn)", value, "req/s",
+             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping,
+             detail=_http_detail(media) + (
+                 f"; {media.get('playlist_bytes')} B playlist, {media.get('segment_bytes')} B segment; the bare app "
+                 f"answering the same bytes from memory: {bare} req/s ({_ratio(value, bare)} of it)" if bare else ""))
+    )  # fmt: skip
+    keys = raw.get("media_keys") or {}
+    value = keys.get("requests_per_s")
+    errors = (keys.get("non_2xx") or 0) + (keys.get("socket_errors") or 0)
+    rows.append(
+        _row("media_keys", "AES-128 key requests of a live stream (encrypted media)", value, "req/s",
+             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping, detail=_http_detail(keys))
+    )  # fmt: skip
+    offload = raw.get("media_offload") or {}
+    share = offload.get("offloaded_share")
+    rows.append(
+        _row("media_offload", "Media bytes not sent by the API (encrypted segments on a CDN stand-in)",
+             None if share is None else round(100 * share, 2), "%", "100 % of segment bytes; only playlists and keys",
+             lambda: offload.get("segment_bytes_from_api") == 0,
+             detail=f"a whole playback: {offload.get('requests')} requests, {offload.get('api_bytes')} B from the API "
+             f"(master and media playlists, {offload.get('keys')} keys), {offload.get('public_bytes')} B from the "
+             "file server over the media store")
+    )  # fmt: skip
+    transcode = raw.get("transcode") or {}
+    ratio = transcode.get("speed_ratio")
+    rows.append(
+        _row("transcode", "Transcode speed: the ffmpeg CLI's time for the same ladder / ours", ratio, "x",
+             ">= 0.9", lambda: _f(ratio) >= 0.9 and bool(transcode.get("ffmpeg_ok")),
+             detail=f"{transcode.get('source_seconds')} s of 1280x720 at preset {transcode.get('preset')}: ours "
+             f"{transcode.get('ours_seconds')} s, ffmpeg {transcode.get('ffmpeg_seconds')} s, "
+             f"{transcode.get('realtime_factor')}x real time")
+    )  # fmt: skip
+    return rows
+
+
 def scenarios(raw: dict[str, Any]) -> list[Row]:
     ping = _get(raw, "ceiling_ping", "requests_per_s")
     echo = _get(raw, "ceiling_ws_echo", "round_trips_per_s")
@@ -114,33 +157,7 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              lambda: _f(value) >= 1000 and _f(admission.get("p99_ms")) < 50 and admission.get("non_2xx", 0) == 0,
              ceiling=ping, detail=_http_detail(admission))
     )  # fmt: skip
-    media = raw.get("media") or {}
-    value = media.get("requests_per_s")
-    errors = (media.get("non_2xx") or 0) + (media.get("socket_errors") or 0)
-    bare = media.get("bytes_ceiling_requests_per_s")
-    rows.append(
-        _row("media", "Media requests of a live stream (a playlist and a 4 s segment in turn)", value, "req/s",
-             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping,
-             detail=_http_detail(media) + (
-                 f"; {media.get('playlist_bytes')} B playlist, {media.get('segment_bytes')} B segment; the bare app "
-                 f"answering the same bytes from memory: {bare} req/s ({_ratio(value, bare)} of it)" if bare else ""))
-    )  # fmt: skip
-    keys = raw.get("media_keys") or {}
-    value = keys.get("requests_per_s")
-    errors = (keys.get("non_2xx") or 0) + (keys.get("socket_errors") or 0)
-    rows.append(
-        _row("media_keys", "AES-128 key requests of a live stream (encrypted media)", value, "req/s",
-             ">= 50 % of /ping", _share_of(value, 0.5, ping, errors), ceiling=ping, detail=_http_detail(keys))
-    )  # fmt: skip
-    transcode = raw.get("transcode") or {}
-    ratio = transcode.get("speed_ratio")
-    rows.append(
-        _row("transcode", "Transcode speed: the ffmpeg CLI's time for the same ladder / ours", ratio, "x",
-             ">= 0.9", lambda: _f(ratio) >= 0.9 and bool(transcode.get("ffmpeg_ok")),
-             detail=f"{transcode.get('source_seconds')} s of 1280x720 at preset {transcode.get('preset')}: ours "
-             f"{transcode.get('ours_seconds')} s, ffmpeg {transcode.get('ffmpeg_seconds')} s, "
-             f"{transcode.get('realtime_factor')}x real time")
-    )  # fmt: skip
+    rows.extend(_media_rows(raw, ping))
     memory = raw.get("players_memory") or {}
     kib = memory.get("kib_per_connection")
     rows.append(

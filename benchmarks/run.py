@@ -374,6 +374,30 @@ class Bench:
         key = f"{base}/480p/key_00000.key?{query}"
         await self.warm("media_keys", self.api, key)
         self.record("media_keys", **await self.profiled("media_keys", self.wrk("media_keys", self.api, key)))
+        await self.media_offload(user)
+
+    async def media_offload(self, user: int) -> None:
+        """One player's whole playback through an instance whose segments are listed on a file server
+        over the media store (what a CDN in front of the bucket is): the share of bytes the API sent."""
+        from benchmarks import media
+
+        files = media.StaticFiles(self.raw / "var" / "media", self.raw / "static_files.log")
+        environ = api_environ(self.dsn, self.prefix, self.secret, self.raw / "var")
+        environ |= {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": files.url}
+        offload = self._server("api-cdn", "reelhouse.app:create_app", environ)
+        try:
+            await offload.wait_healthy()
+            async with httpx.AsyncClient(base_url=offload.url, timeout=10) as http:
+                started = await http.post(
+                    "/api/v1/playback/sessions",
+                    json={"content_id": self.seeded.free_titles[-2], "device_id": "bench-cdn"},
+                    headers={"Authorization": f"Bearer {self.tokens([user])[0]}"},
+                )
+                started.raise_for_status()
+                counted = await media.play_through(http, started.json()["stream_url"], api_origin=offload.url)
+            self.record("media_offload", **counted)
+        finally:
+            files.stop()
 
     async def flood(self) -> None:
         users = self.seeded.users_on("Premium")[: self.sizes.flood_sockets]

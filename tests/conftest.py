@@ -262,6 +262,11 @@ class SharedMedia:
             self._directory = processed_once(self.workspace)
         return self._directory
 
+    def source(self) -> bytes:
+        """The clip the shared media was made from (a 6 s 720p MP4 with sound), to upload again."""
+        self.directory()
+        return (self.workspace / "shared-source.mp4").read_bytes()
+
 
 def processed_once(workspace: Path) -> Path:
     from media.clips import make_test_clip

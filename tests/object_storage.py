@@ -8,6 +8,7 @@ shared between tests. moto keeps everything in memory and accepts any credential
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,22 @@ class OwnS3:
         response = httpx.put(f"{self.endpoint_url}/{bucket}", timeout=10)
         assert response.status_code == 200, response.text
         return bucket
+
+    def allow_public_reads(self, bucket: str, prefix: str) -> None:
+        """A bucket policy letting anyone GET objects under ``prefix`` (what a CDN origin gets)."""
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{bucket}/{prefix}/*",
+                }
+            ],
+        }
+        response = httpx.put(f"{self.endpoint_url}/{bucket}?policy", content=json.dumps(policy), timeout=10)
+        assert response.status_code in (200, 204), response.text
 
     def settings(self, bucket: str, prefix: str = "media") -> dict[str, str]:
         """The app's settings for ``bucket`` on this server."""

@@ -29,6 +29,7 @@ SCENARIOS = {
     "admission",
     "media",
     "media_keys",
+    "media_offload",
     "transcode",
     "players_memory",
     "heartbeats",
@@ -72,4 +73,6 @@ def test_the_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     assert raw["heartbeats"]["lost"] == 0
     assert raw["eviction"]["failures"] == 0
     assert raw["media"]["bytes_ceiling_requests_per_s"] > 0
+    assert raw["media_offload"]["segment_bytes_from_api"] == 0
+    assert raw["media_offload"]["public_bytes"] > raw["media_offload"]["api_bytes"] > 0
     assert (tmp_path / "smoke.md").read_text().startswith("# Reelhouse benchmark (smoke)")

@@ -111,4 +111,9 @@ def write_manifest(manifest: MediaManifest, directory: Path) -> Path:
 
 
 def read_manifest(directory: Path) -> MediaManifest:
-    return msgspec.json.decode((directory / MANIFEST_FILENAME).read_bytes(), type=MediaManifest)
+    return decode_manifest((directory / MANIFEST_FILENAME).read_bytes())
+
+
+def decode_manifest(data: bytes) -> MediaManifest:
+    """A manifest read from wherever it is stored (a file, an object store)."""
+    return msgspec.json.decode(data, type=MediaManifest)

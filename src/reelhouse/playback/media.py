@@ -58,14 +58,17 @@ from uuid import UUID
 
 import anyio
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, route
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 
+from reelhouse.assets.store import MediaStoreError, StoredObject
 from reelhouse.media import MediaManifest, Rendition, SegmentKey, read_manifest, render_master, render_media
 from reelhouse.media.encryption import KEY_BYTES, MediaKeys, key_filename, key_period_of
+from reelhouse.media.manifest import MANIFEST_FILENAME, decode_manifest
 from reelhouse.plans.models import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
 from reelhouse.platform.jwt import InvalidToken
@@ -265,7 +268,9 @@ class ReadyMedia:
     asset_id: UUID
     #: Where the media store keeps it (its keys are derived from it).
     storage_key: str
-    directory: Path
+    #: Its directory on this machine (the filesystem store, shared fixtures); ``None`` in object
+    #: storage, read through the store.
+    directory: Path | None
     manifest: MediaManifest
     #: Each rendition's file names (its init segment and segments), for the per-request check.
     files: Mapping[str, frozenset[str]]
@@ -414,12 +419,15 @@ class MediaAccess:
         return await self._open(asset_id, key)
 
     async def _open(self, asset_id: UUID, key: str) -> ReadyMedia:
-        directory = self._store.path(key)
+        directory = self._store.path(key) if key.startswith("/") else self._store.local_path(key)
         known = self._manifests.get(asset_id)
         if known is None:
             try:
-                manifest = await anyio.to_thread.run_sync(read_manifest, directory)
-            except OSError:
+                if directory is not None:
+                    manifest = await anyio.to_thread.run_sync(read_manifest, directory)
+                else:
+                    manifest = decode_manifest(await self._store.read_bytes(f"{key}/{MANIFEST_FILENAME}"))
+            except (OSError, MediaStoreError, msgspec.ValidationError, msgspec.DecodeError):
                 raise MediaNotFound("This title's media is not available.") from None
             files = {
                 rendition.resolution.value: frozenset([rendition.init, *(s.filename for s in rendition.segments)])
@@ -496,16 +504,56 @@ class MediaAccess:
         """An init segment or segment: from memory when recently served, else read in one go off the loop."""
         key = (media.asset_id, rendition.resolution.value, name)
         data = self.segments.get(key)
-        path = media.directory / rendition.directory / name
         if data is None:
-            read = await anyio.to_thread.run_sync(_read_small_file, path, self.segments.max_file_bytes)
-            if read is None:
-                raise MediaNotFound("This file of the title's media is missing.")
+            read = await self._read_small(media, f"{rendition.directory}/{name}")
             if isinstance(read, int):  # larger than the cache takes: streamed in pieces
-                return await _file_response(request, path, SEGMENT_TYPE, SEGMENT_CACHE)
+                return await self.file_response(request, media, f"{rendition.directory}/{name}", SEGMENT_CACHE)
             data = read
             self.segments.put(key, data)
         return _bytes_response(request, data, SEGMENT_TYPE, SEGMENT_CACHE)
+
+    async def _read_small(self, media: ReadyMedia, name: str) -> bytes | int:
+        """The file's bytes when the cache would keep it, else its size (404 when it is missing)."""
+        limit = self.segments.max_file_bytes
+        if media.directory is not None:
+            read = await anyio.to_thread.run_sync(_read_small_file, media.directory / name, limit)
+            if read is None:
+                raise MediaNotFound("This file of the title's media is missing.")
+            return read
+        found = await self._stat(media, name)
+        if found.size > limit:
+            return found.size
+        return await self._store.read_bytes(found.key)
+
+    async def _stat(self, media: ReadyMedia, name: str) -> StoredObject:
+        try:
+            found = await self._store.stat(f"{media.storage_key}/{name}")
+        except MediaStoreError:
+            found = None
+        if found is None:
+            raise MediaNotFound("This file of the title's media is missing.")
+        return found
+
+    async def file_response(
+        self, request: Request[Any, Any, Any], media: ReadyMedia, name: str, cache_control: str
+    ) -> ASGIResponse:
+        """A file of the media, streamed in pieces (a single byte range honoured)."""
+        media_type = "image/jpeg" if name.endswith(".jpg") else SEGMENT_TYPE
+        if media.directory is not None:
+            return await _file_response(request, media.directory / name, media_type, cache_control)
+        found = await self._stat(media, name)
+        headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
+        byte_range = parse_range(request.headers.get("range"), found.size)
+        if byte_range is None:
+            status, start, length = HTTPStatus.OK, 0, found.size
+        else:
+            status, start, length = HTTPStatus.PARTIAL_CONTENT, byte_range.start, byte_range.length
+            headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{found.size}"
+        headers["Content-Length"] = str(length)
+        if _is_head(request) or length == 0:
+            return ASGIResponse(status_code=status, headers=headers, is_head_response=_is_head(request))
+        chunks = await self._store.read(found.key, start=start, end=start + length)
+        return ASGIStreamingResponse(iterator=chunks, status_code=status, headers=headers)
 
 
 def allowed(resolution: Resolution, cap: Resolution) -> bool:
@@ -649,9 +697,7 @@ class MediaController(Controller):
     )
     async def poster(self, request: Request[Any, Any, Any], content_id: UUID, delivery: MediaAccess) -> ASGIResponse:
         ready = await delivery.ready_media(content_id)
-        return await _file_response(
-            request, ready.directory / ready.manifest.poster, "image/jpeg", "public, max-age=300"
-        )
+        return await delivery.file_response(request, ready, ready.manifest.poster, "public, max-age=300")
 
     @route(
         "/{rendition:str}/{name:str}",
