@@ -181,7 +181,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.route_handlers.append(
             metrics_controller(lambda: refresh_live_sessions(streams), settings.server.metrics_token)
         )
-        app_config.route_handlers.append(player_router())  # the reference web player at /player
+        app_config.route_handlers.append(player_router(settings.player))  # the reference web player at /player
         app_config.route_handlers.append(swagger_ui.assets_router())  # Swagger UI's scripts and styles
         app_config.dependencies.update(components.dependencies())
         app_config.dependencies.update(

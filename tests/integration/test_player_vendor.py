@@ -1,0 +1,71 @@
+"""hls.js for the web player: served at /player/vendor/ from PLAYER_VENDOR_DIR (where the scripts'
+``npm ci`` puts the pinned package), only its built files, under the player's strict CSP; 404
+(``hls_js_not_installed``) when it is not installed, so the page falls back to native HLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+VENDOR = "/player/vendor"
+LIBRARY = b"!function(){/* hls.js */}();\n//# sourceMappingURL=hls.min.js.map\n"
+WORKER = b"/* hls.js transmuxer worker */\n"
+
+
+@pytest.fixture
+def vendor_dir(tmp_path: Path) -> Path:
+    """A stand-in for node_modules/hls.js/dist: the files the page needs and one it does not."""
+    folder = tmp_path / "hls-dist"
+    folder.mkdir()
+    (folder / "hls.min.js").write_bytes(LIBRARY)
+    (folder / "hls.min.js.map").write_text('{"version": 3}')
+    (folder / "hls.worker.js").write_bytes(WORKER)
+    (folder / "hls-demo.js").write_text("/* the package's demo page */")
+    return folder
+
+
+def csp_directives(header: str) -> dict[str, str]:
+    return {part.split(" ", 1)[0]: part.split(" ", 1)[1] for part in (p.strip() for p in header.split(";")) if part}
+
+
+async def test_hls_js_is_served_with_the_players_policy(make_client, vendor_dir: Path) -> None:
+    async with make_client(PLAYER_VENDOR_DIR=str(vendor_dir)) as client:
+        library = await client.get(f"{VENDOR}/hls.min.js")
+        worker = await client.get(f"{VENDOR}/hls.worker.js")
+        source_map = await client.get(f"{VENDOR}/hls.min.js.map")
+        page = await client.get("/player/")
+    assert library.status_code == 200
+    assert library.content == LIBRARY
+    assert library.headers["content-type"].startswith("text/javascript")
+    assert worker.content == WORKER
+    assert source_map.headers["content-type"] == "application/json"
+    for response in (library, worker, source_map, page):
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        policy = csp_directives(response.headers["content-security-policy"])
+        assert policy["script-src"] == "'self'"
+        # hls.js's worker comes from this origin (workerPath), and feeds <video> through a blob: MediaSource.
+        assert policy["worker-src"] == "'self'"
+        assert policy["media-src"] == "'self' blob:"
+        assert "unsafe-eval" not in response.headers["content-security-policy"]
+
+
+async def test_only_hls_js_built_files_are_served(make_client, vendor_dir: Path) -> None:
+    async with make_client(PLAYER_VENDOR_DIR=str(vendor_dir)) as client:
+        for name in ("hls-demo.js", "hls.js", "..%2Fhls-demo.js", "package.json"):
+            response = await client.get(f"{VENDOR}/{name}")
+            assert response.status_code == 404, name
+            assert response.json()["code"] == "not_found"
+
+
+async def test_without_hls_js_the_route_says_so_and_the_player_still_loads(make_client, tmp_path: Path) -> None:
+    async with make_client(PLAYER_VENDOR_DIR=str(tmp_path / "not-installed")) as client:
+        missing = await client.get(f"{VENDOR}/hls.min.js")
+        page = await client.get("/player/")
+        script = await client.get("/player/app.js")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "hls_js_not_installed"
+    assert "natively" in missing.json()["detail"]
+    assert page.status_code == 200
+    assert script.status_code == 200
