@@ -4,9 +4,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
+
+from conftest import ROOT
+from reelhouse.player.routes import VENDOR_FILES
 
 VENDOR = "/player/vendor"
 LIBRARY = b"!function(){/* hls.js */}();\n//# sourceMappingURL=hls.min.js.map\n"
@@ -69,3 +74,17 @@ async def test_without_hls_js_the_route_says_so_and_the_player_still_loads(make_
     assert "natively" in missing.json()["detail"]
     assert page.status_code == 200
     assert script.status_code == 200
+
+
+def test_the_image_and_the_package_carry_every_file_the_route_serves() -> None:
+    """The Dockerfile copies each served file of hls.js's dist into the image, and package.json pins
+    hls.js (an exact version) as a dependency, so the image and scripts/run both have it."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name in VENDOR_FILES:
+        assert re.search(rf"/build/node_modules/hls\.js/dist/{re.escape(name)}\s", dockerfile), name
+    package = json.loads((ROOT / "package.json").read_text())
+    assert re.fullmatch(r"1\.\d+\.\d+", package["dependencies"]["hls.js"])
+    assert re.fullmatch(r"4\.\d+\.\d+", package["devDependencies"]["tus-js-client"])
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/hls.js"]["version"] == package["dependencies"]["hls.js"]
+    assert lock["packages"]["node_modules/tus-js-client"]["version"] == package["devDependencies"]["tus-js-client"]
