@@ -5,7 +5,9 @@ plan's highest rendition with heartbeats on the playback websocket, and sees its
 devices panel. A second browser signs in to the same account and plays the same title: the
 first page stops its video and says why (the stream limit), and the second is offered the
 position the first one reached. The devices panel then stops the second stream from the first
-browser, and the second page says so. Runs on the embedded backends and on PostgreSQL + Redis.
+browser, and the second page says so. The second browser asks for hls.js (``?engine=hlsjs``) where
+the server has none (its /player/vendor/ answers 404): it plays natively and says so. Runs on the
+embedded backends and on PostgreSQL + Redis (``test_player_hlsjs.py`` plays with hls.js).
 
 Chromium is the system one (``/usr/bin/chromium``, Debian package ``chromium``, which
 ``scripts/test`` installs when it can); Playwright only drives it (never ``playwright install``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from .pages import (
@@ -34,7 +37,7 @@ from .pages import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Route
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +99,15 @@ def test_two_browsers_one_screen(server: str, browser: Browser, tmp_path: Path) 
     second_context = browser.new_context(viewport={"width": 1280, "height": 900})
     second = second_context.new_page()
     second.on("pageerror", lambda error: errors.append(str(error)))
-    second.goto(f"{url}/player/")
+    # This browser asks for hls.js, which this server lacks here (as without `npm ci`): it plays natively.
+    refused_vendor: list[str] = []
+
+    def without_hls_js(route: Route) -> None:
+        refused_vendor.append(route.request.url)
+        route.fulfill(status=404, content_type="application/problem+json", body='{"code": "hls_js_not_installed"}')
+
+    second.route("**/player/vendor/**", without_hls_js)
+    second.goto(f"{url}/player/?engine=hlsjs")
     second.fill("#sign-in-form input[name=email]", VIEWER_EMAIL)
     second.fill("#sign-in-form input[name=password]", VIEWER_PASSWORD)
     second.click("#sign-in-form button[type=submit]")
@@ -122,6 +133,10 @@ def test_two_browsers_one_screen(server: str, browser: Browser, tmp_path: Path) 
     )
     (now_playing,) = wait_for(lambda: live_sessions(url, second), "the second stream")
     assert now_playing["session_id"] != stream["session_id"]
+    assert [httpx.URL(address).path for address in refused_vendor] == ["/player/vendor/hls.min.js"]
+    assert second.text_content("#player-engine") == "native HLS"
+    assert second.evaluate("() => typeof window.Hls") == "undefined"
+    assert "/manifest.m3u8?" in second.evaluate("() => document.getElementById('video').currentSrc")
     shot(second, "resumed")
 
     # --- the devices panel of the first browser stops the second browser's stream ---

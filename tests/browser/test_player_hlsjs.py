@@ -47,7 +47,7 @@ from .pages import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Response, WebSocketRoute
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response, WebSocketRoute
 
 pytestmark = pytest.mark.slow
 
@@ -86,8 +86,12 @@ class Watched:
         self.segments: list[str] = []
         page.add_init_script(WATCH_CSP)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("console", self.on_console)
         page.on("response", self.on_response)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def on_response(self, response: Response) -> None:
         path = httpx.URL(response.url).path

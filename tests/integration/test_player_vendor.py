@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, ClientFactory
 from reelhouse.player.routes import VENDOR_FILES
 
 VENDOR = "/player/vendor"
@@ -34,7 +34,7 @@ def csp_directives(header: str) -> dict[str, str]:
     return {part.split(" ", 1)[0]: part.split(" ", 1)[1] for part in (p.strip() for p in header.split(";")) if part}
 
 
-async def test_hls_js_is_served_with_the_players_policy(make_client, vendor_dir: Path) -> None:
+async def test_hls_js_is_served_with_the_players_policy(make_client: ClientFactory, vendor_dir: Path) -> None:
     async with make_client(PLAYER_VENDOR_DIR=str(vendor_dir)) as client:
         library = await client.get(f"{VENDOR}/hls.min.js")
         worker = await client.get(f"{VENDOR}/hls.worker.js")
@@ -56,7 +56,7 @@ async def test_hls_js_is_served_with_the_players_policy(make_client, vendor_dir:
         assert "unsafe-eval" not in response.headers["content-security-policy"]
 
 
-async def test_only_hls_js_built_files_are_served(make_client, vendor_dir: Path) -> None:
+async def test_only_hls_js_built_files_are_served(make_client: ClientFactory, vendor_dir: Path) -> None:
     async with make_client(PLAYER_VENDOR_DIR=str(vendor_dir)) as client:
         for name in ("hls-demo.js", "hls.js", "..%2Fhls-demo.js", "package.json"):
             response = await client.get(f"{VENDOR}/{name}")
@@ -64,7 +64,9 @@ async def test_only_hls_js_built_files_are_served(make_client, vendor_dir: Path)
             assert response.json()["code"] == "not_found"
 
 
-async def test_without_hls_js_the_route_says_so_and_the_player_still_loads(make_client, tmp_path: Path) -> None:
+async def test_without_hls_js_the_route_says_so_and_the_player_still_loads(
+    make_client: ClientFactory, tmp_path: Path
+) -> None:
     async with make_client(PLAYER_VENDOR_DIR=str(tmp_path / "not-installed")) as client:
         missing = await client.get(f"{VENDOR}/hls.min.js")
         page = await client.get("/player/")
@@ -85,6 +87,7 @@ def test_the_image_and_the_package_carry_every_file_the_route_serves() -> None:
     package = json.loads((ROOT / "package.json").read_text())
     assert re.fullmatch(r"1\.\d+\.\d+", package["dependencies"]["hls.js"])
     assert re.fullmatch(r"4\.\d+\.\d+", package["devDependencies"]["tus-js-client"])
+    assert f"now {package['dependencies']['hls.js']})" in (ROOT / "README.md").read_text()
     lock = json.loads((ROOT / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/hls.js"]["version"] == package["dependencies"]["hls.js"]
     assert lock["packages"]["node_modules/tus-js-client"]["version"] == package["devDependencies"]["tus-js-client"]

@@ -42,7 +42,7 @@
     view: "home",
     engine: ENGINES.includes(saved.engine) ? saved.engine : "auto",
   };
-  // ?engine=hlsjs (or native, auto) in the page's URL overrides the saved choice for this page.
+  // ?engine=hlsjs (or native, auto) in the page's URL picks it as "Player" in the page does (kept).
   const askedEngine = new URLSearchParams(location.search).get("engine");
   if (ENGINES.includes(askedEngine)) state.engine = askedEngine;
   let playback = null; // the current Playback, if any
