@@ -197,6 +197,14 @@ def test_hls_js_plays_a_demo_and_an_uploaded_title_and_says_why_it_stopped(
     first.select_option("#player-rendition", "-1")
     assert first.input_value("#player-rendition") == "-1"
     assert first_watch.errors == []
+    # Paused well before the end, so the position is offered to the next device.
+    paused_at = float(
+        first.evaluate("() => { const v = document.getElementById('video'); v.pause(); return v.currentTime; }")
+    )
+    wait_for(
+        lambda: [s for s in live_sessions(url, first) if s["state"] == "paused" and s["position_seconds"] >= 4],
+        "the paused state to reach the server",
+    )
 
     # A second browser takes the one screen: the websocket's notice stops the first page, which says why.
     second_context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -213,9 +221,16 @@ def test_hls_js_plays_a_demo_and_an_uploaded_title_and_says_why_it_stopped(
     refused = first_context.request.get(first_watch.segments[-1])
     assert refused.status == 403
     assert refused.json()["code"] == "stream_limit"
+    # hls.js starts the second browser where the first one stopped.
     second.wait_for_selector("#resume-prompt", state="visible", timeout=WAIT_MS)
-    second.click("#resume-no")
-    second.wait_for_function("() => document.getElementById('video').currentTime > 1", timeout=WAIT_MS)
+    assert second.text_content("#resume-text") == f"You stopped at 0:{int(paused_at):02d}. Resume from there?"
+    second.click("#resume-yes")
+    second.wait_for_function(
+        f"() => {{ const v = document.querySelector('video'); return v.currentTime > {int(paused_at)} && !v.paused; }}",
+        timeout=WAIT_MS,
+    )
+    assert second.text_content("#player-engine") == f"hls.js {hls_js_version()}"
+    assert second_watch.errors == []
 
     # --- the uploaded title, on the second browser, whose socket notices get lost from now on ---
     second.route_web_socket(re.compile(r"/api/v1/playback/ws"), hold_back_stream_endings)
