@@ -98,6 +98,26 @@ def lua_script(path: Path, method: str, target: str, tokens: list[str], *, body:
     return path
 
 
+def progress_script(path: Path, tokens: list[str], titles: list[str]) -> Path:
+    """A wrk script reporting progress (``POST /api/v1/watch-history``): request i is user i's
+    token on title i, at a position that moves on, so each request updates or creates a row."""
+    lines = [
+        "local tokens = {" + ",".join(json.dumps(token) for token in tokens) + "}",
+        "local titles = {" + ",".join(json.dumps(title) for title in titles) + "}",
+        "local i = 0",
+        "request = function()",
+        "  i = i + 1",
+        "  local headers = {['Authorization'] = 'Bearer ' .. tokens[(i % #tokens) + 1],"
+        " ['Content-Type'] = 'application/json'}",
+        '  local body = string.format(\'{"content_id": "%s", "watched_seconds": %d}\','
+        " titles[(i % #titles) + 1], 10 + (i % 500))",
+        "  return wrk.format('POST', '/api/v1/watch-history', headers, body)",
+        "end",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 async def db_stats(dsn: str) -> dict[str, int]:
     connection = await asyncpg.connect(dsn)
     try:
@@ -273,6 +293,25 @@ class Bench:
         profile = self.wrk("profile", self.api, "/api/v1/users/profile", script=script)
         self.record("profile", **await self.profiled("profile", profile))
 
+    async def history(self) -> None:
+        """The seed's watch-history routes, signed in: a page of it, and progress reports spread over
+        1,000 users (and all on one user's one title: the one-row hot spot)."""
+        users = list(range(min(1000, len(self.seeded.user_ids))))
+        tokens = self.tokens(users)
+        target = "/api/v1/watch-history?limit=10"
+        script = lua_script(self.raw / "history_read.lua", "GET", target, tokens, body=None)
+        await self.warm("history_read", self.api, target, script=script)
+        read = self.wrk("history_read", self.api, target, script=script)
+        self.record("history_read", **await self.profiled("history_read", read))
+        titles = self.seeded.free_titles[: max(1, min(50, len(self.seeded.free_titles)))]
+        script = progress_script(self.raw / "history_write.lua", tokens, titles)
+        await self.warm("history_write", self.api, "/api/v1/watch-history", script=script)
+        write = self.wrk("history_write", self.api, "/api/v1/watch-history", script=script)
+        self.record("history_write", **await self.profiled("history_write", write))
+        script = progress_script(self.raw / "history_hot.lua", tokens[:1], titles[:1])
+        hot = await self.wrk("history_hot", self.api, "/api/v1/watch-history", script=script)
+        self.record("history_hot", **hot)
+
     async def admission(self) -> None:
         users = self.seeded.users_on("Basic")[: self.sizes.admission_users]
         body = json.dumps({"content_id": self.seeded.free_titles[0], "device_id": "DEVICE"})
@@ -289,6 +328,8 @@ class Bench:
     async def media(self) -> None:
         """Transcode speed against the ffmpeg CLI; then a player's playlist and segment requests."""
         from benchmarks import media
+        from reelhouse.media import read_manifest
+        from reelhouse.media.encryption import MediaKeys, encrypt_media
 
         work = self.raw / "transcode"
         # The production preset in a full run; a fast one keeps the smoke run short.
@@ -300,6 +341,12 @@ class Bench:
         shared.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(shared, ignore_errors=True)
         (work / "ours").rename(shared)
+        # Sealed as MEDIA_ENCRYPTION=aes-128 would (keys from the API's JWT_SECRET), so its key
+        # requests can be measured too; serving sealed segments costs the same as clear ones.
+        keys = MediaKeys(self.secret)
+        await asyncio.to_thread(
+            encrypt_media, shared, read_manifest(shared), lambda r, p: keys.key("bench/shared", r, p)
+        )
         user = self.seeded.users_on("Premium")[-1]
         async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as http:
             started = await http.post(
@@ -311,14 +358,22 @@ class Bench:
         stream = httpx.URL(started.json()["stream_url"])
         base = stream.path.rsplit("/", 1)[0]
         query = stream.query.decode()
-        script = media.media_requests_script(
-            self.raw / "media.lua", f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
-        )
-        await self.warm("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
-        result = await self.profiled(
-            "media", self.wrk("media", self.api, f"{base}/480p/index.m3u8?{query}", script=script)
-        )
+        playlist, segment = f"{base}/480p/index.m3u8?{query}", f"{base}/480p/seg_00000.m4s?{query}"
+        script = media.media_requests_script(self.raw / "media.lua", playlist, segment)
+        await self.warm("media", self.api, playlist, script=script)
+        result = await self.profiled("media", self.wrk("media", self.api, playlist, script=script))
+        # The same bytes from the bare app's memory: what answering them costs without any checks.
+        async with httpx.AsyncClient(base_url=self.api.url, timeout=10) as http:
+            sizes = [len((await http.get(target)).content) for target in (playlist, segment)]
+        result["playlist_bytes"], result["segment_bytes"] = sizes
+        bare = media.media_requests_script(self.raw / "media_ceiling.lua", *(f"/bytes/{size}" for size in sizes))
+        await self.warm("media_ceiling", self.ceiling, f"/bytes/{sizes[0]}", script=bare)
+        ceiling = await self.wrk("media_ceiling", self.ceiling, f"/bytes/{sizes[0]}", script=bare)
+        result["bytes_ceiling_requests_per_s"] = ceiling.get("requests_per_s")
         self.record("media", **result)
+        key = f"{base}/480p/key_00000.key?{query}"
+        await self.warm("media_keys", self.api, key)
+        self.record("media_keys", **await self.profiled("media_keys", self.wrk("media_keys", self.api, key)))
 
     async def flood(self) -> None:
         users = self.seeded.users_on("Premium")[: self.sizes.flood_sockets]
@@ -445,7 +500,9 @@ class Bench:
 
     async def run(self) -> dict[str, Any]:
         started = datetime.now(UTC)
-        steps = [self.ceilings, self.http, self.admission, self.media, self.flood, self.players, self.eviction]
+        steps = [
+            self.ceilings, self.http, self.history, self.admission, self.media, self.flood, self.players, self.eviction
+        ]  # fmt: skip
         if self.only:
             steps = [step for step in steps if step.__name__ in self.only or step == self.ceilings]
         try:
@@ -521,7 +578,7 @@ async def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
-STEPS = ("http", "admission", "flood", "players", "eviction")
+STEPS = ("http", "history", "admission", "media", "flood", "players", "eviction")
 SERVER_DESCRIPTIONS = {
     "uvicorn": "uvicorn (uvloop, httptools, websockets-sansio), --no-access-log, no websocket compression, "
     "pings every 60 s, one process; ceiling app the same",

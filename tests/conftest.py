@@ -33,6 +33,7 @@ from reelhouse.platform.db import build_sqlalchemy_config, upgrade_database
 from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis
 
 if TYPE_CHECKING:
+    from object_storage import OwnS3
     from redis_cluster import OwnCluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,6 +142,15 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnClust
 def redis_cluster_url(redis_cluster: OwnCluster) -> str:
     """``REDIS_URL`` for the app on the cluster: ``redis+cluster://`` and every master."""
     return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[OwnS3]:
+    """An S3 endpoint of this test process's own (moto's server on 127.0.0.1), started the first time a test asks."""
+    from object_storage import running_s3  # it imports servers, which imports this module
+
+    with running_s3() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -82,6 +82,7 @@ SWEEP_INTERVAL_SECONDS = 4.0
 PENDING_WRITES_INTERVAL_SECONDS = 5.0
 #: How often unfinished uploads past MEDIA_UPLOAD_EXPIRY_HOURS are looked for.
 ABANDONED_UPLOADS_INTERVAL_SECONDS = 3600
+REPLACED_MEDIA_INTERVAL_SECONDS = 600
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     HealthController,
@@ -154,6 +155,11 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
                 "discard-abandoned-uploads",
                 ABANDONED_UPLOADS_INTERVAL_SECONDS,
                 components.media_worker.discard_abandoned_uploads,
+            ),
+            PeriodicJob(
+                "discard-replaced-media",
+                REPLACED_MEDIA_INTERVAL_SECONDS,
+                components.media_worker.discard_replaced_media,
             ),
         ]
 
@@ -282,6 +288,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
 
     async def _on_startup(self) -> None:
         settings, components = self.settings, self.components
+        # A bucket that is not there or credentials that do not work stop the start, not the first upload.
+        await components.media_store.check()
         if settings.database.migrate_on_startup:
             await upgrade_database_async(components.db_config)
             await ensure_event_partitions(components.units)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import tempfile
 import tomllib
@@ -28,6 +29,8 @@ Environment = Literal["development", "test", "production"]
 DEFAULT_PASSWORDS = frozenset({"", "admin", "password", "changeme", "change-me", "postgres", "reelhouse"})
 MIN_JWT_SECRET_BYTES = 32
 MIN_ADMIN_PASSWORD_LENGTH = 12
+MEDIA_ENCRYPTIONS = ("none", "aes-128")
+MAX_KEY_PERIOD_SEGMENTS = 100
 MIN_METRICS_TOKEN_LENGTH = 24
 
 
@@ -36,11 +39,14 @@ class SettingsError(RuntimeError):
 
 
 def setting(env: str, default: Any = MISSING, *, secret: bool = False) -> Any:
+    # A secret is left out of the settings' repr too, so a logged or printed settings object never shows it.
     if default is MISSING:
-        return field(metadata={"env": env, "secret": secret})
+        return field(metadata={"env": env, "secret": secret}, repr=not secret)
     if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"env": env, "secret": secret})
-    return field(default=default, metadata={"env": env, "secret": secret})
+        return field(
+            default_factory=lambda: type(default)(default), metadata={"env": env, "secret": secret}, repr=not secret
+        )
+    return field(default=default, metadata={"env": env, "secret": secret}, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,101 @@ class MediaSettings:
     retry_max_seconds: float = setting("MEDIA_RETRY_MAX_SECONDS", 1800.0)
     #: x264 preset of the transcode (slow is the quality default; faster presets for tests and demos).
     encoder_preset: str = setting("MEDIA_ENCODER_PRESET", "slow")
+    #: Where uploads and processed media are stored: empty or ``file:///path`` for files (``MEDIA_DIR``
+    #: when empty), ``s3://bucket/prefix`` for S3-compatible object storage shared by every instance.
+    store_url: str = setting("MEDIA_STORE_URL", "")
+    #: The S3 API's address for MinIO, R2 and others (``https://<account>.r2.cloudflarestorage.com``); empty: AWS.
+    s3_endpoint_url: str = setting("MEDIA_S3_ENDPOINT_URL", "")
+    #: The bucket's region (``auto`` for R2).
+    s3_region: str = setting("MEDIA_S3_REGION", "us-east-1")
+    #: Credentials; both empty: the usual AWS sources (``AWS_*`` variables, instance or container role).
+    s3_access_key_id: str = setting("MEDIA_S3_ACCESS_KEY_ID", "")
+    s3_secret_access_key: str = setting("MEDIA_S3_SECRET_ACCESS_KEY", "", secret=True)
+    #: Address the bucket in the path (``endpoint/bucket/key``) rather than the host name: MinIO needs it.
+    s3_path_style: bool = setting("MEDIA_S3_PATH_STYLE", False)
+    #: Local scratch space of the media worker (sources being assembled, output being made); empty:
+    #: ``<VAR_DIR>/media-work``. Never served: finished output is published to the media store.
+    work_dir: str = setting("MEDIA_WORK_DIR", "")
+    #: Memory each API instance keeps recently served segments in (many viewers of a title ask
+    #: for the same seconds of it); 0 reads every segment from the media store.
+    segment_cache_mb: int = setting("MEDIA_SEGMENT_CACHE_MB", 64)
+    #: ``aes-128``: new media's segments are encrypted whole, keys handed out only to live streams
+    #: within their cap (for segments served from a cache or CDN); ``none``: in the clear.
+    encryption: str = setting("MEDIA_ENCRYPTION", "none")
+    #: Segments per AES-128 key (the key rotates every this many ~4 s segments).
+    key_period_segments: int = setting("MEDIA_KEY_PERIOD_SEGMENTS", 3)
+    #: What media keys are derived from; empty: derived from JWT_SECRET. Changing it makes media
+    #: encrypted before unplayable until it is processed again.
+    key_secret: str = setting("MEDIA_KEY_SECRET", "", secret=True)
+    #: Where a CDN (or the object store, or a file server over MEDIA_DIR) serves the media store's
+    #: files: encrypted media's segments are listed there, off the API; empty: the API serves them.
+    public_base_url: str = setting("MEDIA_PUBLIC_BASE_URL", "")
+
+    @property
+    def encrypts(self) -> bool:
+        return self.encryption == "aes-128"
+
+
+#: S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class MediaStoreTarget:
+    """Where MEDIA_STORE_URL points: a directory, or a bucket (and a prefix in it) with its settings."""
+
+    kind: Literal["file", "s3"]
+    directory: str = ""
+    bucket: str = ""
+    prefix: str = ""
+    endpoint_url: str = ""
+    region: str = ""
+    access_key_id: str = field(default="", repr=False)
+    secret_access_key: str = field(default="", repr=False)
+    path_style: bool = False
+
+
+def media_store_target(media: MediaSettings, media_dir: str) -> MediaStoreTarget:
+    """Read MEDIA_STORE_URL and the MEDIA_S3_* settings; a :class:`SettingsError` naming the one that is wrong."""
+    url = media.store_url.strip()
+    if not url:
+        return MediaStoreTarget(kind="file", directory=media_dir)
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path or parts.query:
+            raise SettingsError("MEDIA_STORE_URL: a file:// URL names a directory, e.g. file:///srv/reelhouse/media")
+        return MediaStoreTarget(kind="file", directory=parts.path)
+    if parts.scheme != "s3":
+        raise SettingsError("MEDIA_STORE_URL must be empty (MEDIA_DIR), file:///path or s3://bucket/prefix")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError(
+            "MEDIA_STORE_URL: give credentials in MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY, not the URL"
+        )
+    bucket = parts.netloc
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise SettingsError(f"MEDIA_STORE_URL: {bucket!r} is not an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
+    prefix = parts.path.strip("/")
+    if prefix and not all(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", segment) for segment in prefix.split("/")):
+        raise SettingsError(f"MEDIA_STORE_URL: the prefix {prefix!r} may hold only letters, digits, '.', '_', '-'")
+    endpoint = media.s3_endpoint_url.strip().rstrip("/")
+    if endpoint:
+        parsed = urlsplit(endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path or parsed.query:
+            raise SettingsError("MEDIA_S3_ENDPOINT_URL must be an http(s):// origin, e.g. https://minio.example.com")
+    if not media.s3_region.strip():
+        raise SettingsError("MEDIA_S3_REGION must not be empty (us-east-1 for MinIO, auto for R2)")
+    if bool(media.s3_access_key_id) != bool(media.s3_secret_access_key):
+        raise SettingsError("MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY are set together or not at all")
+    return MediaStoreTarget(
+        kind="s3",
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=endpoint,
+        region=media.s3_region.strip(),
+        access_key_id=media.s3_access_key_id,
+        secret_access_key=media.s3_secret_access_key,
+        path_style=media.s3_path_style,
+    )
 
 
 @dataclass(frozen=True)
@@ -291,6 +392,10 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def media_store(self) -> MediaStoreTarget:
+        return media_store_target(self.media, self.playback.media_dir)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -479,8 +584,23 @@ def _validate_texts(settings: Settings) -> None:
     if "{" in settings.redis.key_prefix or "}" in settings.redis.key_prefix:
         # Keys are hash-tagged with {user_id}; a brace in the prefix would move the tag.
         raise SettingsError(f"REDIS_KEY_PREFIX must not contain braces, not {settings.redis.key_prefix!r}")
+    _ = media_store_target(settings.media, settings.playback.media_dir)  # raises SettingsError naming the setting
     if settings.media.encoder_preset not in X264_PRESETS:
         raise SettingsError(f"MEDIA_ENCODER_PRESET must be one of {', '.join(X264_PRESETS)}")
+    if settings.media.encryption not in MEDIA_ENCRYPTIONS:
+        raise SettingsError(f"MEDIA_ENCRYPTION must be one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    public_base = settings.media.public_base_url
+    if public_base and (
+        not public_base.startswith(("http://", "https://")) or "?" in public_base or "#" in public_base
+    ):
+        raise SettingsError("MEDIA_PUBLIC_BASE_URL must be an http:// or https:// URL without a query")
+    if public_base and not settings.media.encrypts:
+        raise SettingsError(
+            "MEDIA_PUBLIC_BASE_URL needs MEDIA_ENCRYPTION=aes-128: segments a CDN serves cannot check a "
+            "session, so only encrypted ones are listed there"
+        )
+    if not 1 <= settings.media.key_period_segments <= MAX_KEY_PERIOD_SEGMENTS:
+        raise SettingsError(f"MEDIA_KEY_PERIOD_SEGMENTS must be 1 to {MAX_KEY_PERIOD_SEGMENTS}")
     try:
         _ = settings.server.trusted_proxy_networks
     except ValueError as exc:
@@ -575,11 +695,13 @@ def load_settings(
     _validate(settings)
     var_dir = Path(_under(root, settings.var_dir))
     playback = sections["playback"]
+    media = sections["media"]
     player = sections["player"]
     settings = _replace(
         settings,
         var_dir=str(var_dir),
         playback=_replace(playback, media_dir=_under(root, playback.media_dir)),
+        media=_replace(media, work_dir=_under(root, media.work_dir) if media.work_dir else str(var_dir / "media-work")),
         player=_replace(player, vendor_dir=_under(root, player.vendor_dir) if player.vendor_dir else HLS_JS_DIST),
     )
     database = sections["database"]

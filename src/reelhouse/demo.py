@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -73,7 +74,11 @@ async def seed_demo_data(components: Components, *, admin_email: str, admin_pass
             lines.append(f"plan added: {template.name}")
         lines.extend(await seed_demo_catalog(session))
         await session.flush()
-        lines.extend(await give_demo_titles_media(uow, components.media(uow), components.media_store))
+        lines.extend(
+            await give_demo_titles_media(
+                uow, components.media(uow), components.media_store, Path(components.settings.media.work_dir)
+            )
+        )
         admin = await session.scalar(select(User).where(User.email == normalize_email(admin_email)))
         if admin is None:
             await components.accounts(uow).ensure_admin(admin_email, admin_password)

@@ -23,12 +23,13 @@ from reelhouse.accounts.repositories import KnownUsers
 from reelhouse.accounts.services import AccountService
 from reelhouse.accounts.tokens import AccessTokenCodec
 from reelhouse.assets.services import MediaService
-from reelhouse.assets.store import FileMediaStore
+from reelhouse.assets.store import build_media_store
 from reelhouse.assets.worker import MediaWorker
 from reelhouse.catalog.events import TitlePublished
 from reelhouse.catalog.services import CatalogService
 from reelhouse.config import Settings
 from reelhouse.discovery.services import RecommendationService
+from reelhouse.media.encryption import MediaKeys
 from reelhouse.notifications.services import NotificationService, mail_followers_on_release
 from reelhouse.plans.services import PlanService
 from reelhouse.platform.broadcast import Broadcast, MemoryBroadcast, RedisBroadcast
@@ -192,9 +193,16 @@ class Components:
             broadcast=self.broadcast,
         )
         # media: the store of uploads and processed assets, the job worker, per-session delivery
-        self.media_store = FileMediaStore(playback.media_dir)
+        # Files under MEDIA_DIR, or the object storage MEDIA_STORE_URL names (shared by every instance).
+        self.media_store = build_media_store(settings.media_store)
+        self.media_keys = MediaKeys(settings.media.key_secret or settings.auth.jwt_secret)
         self.media_worker = MediaWorker(
-            settings=settings.media, units=self.units, store=self.media_store, media_for=self.media
+            settings=settings.media,
+            units=self.units,
+            store=self.media_store,
+            media_for=self.media,
+            replaced_media_kept_seconds=playback.stream_url_ttl_seconds,
+            keys=self.media_keys,
         )
         self.media_access = MediaAccess(
             stream_urls=self.stream_urls,
@@ -203,6 +211,9 @@ class Components:
             store=self.media_store,
             units=self.units,
             media_for=self.media,
+            segment_cache_bytes=settings.media.segment_cache_mb * 1024 * 1024,
+            keys=self.media_keys,
+            public_base_url=settings.media.public_base_url,
         )
         self.event_archive = DirectoryArchive(Path(playback.media_dir) / "archive")
         self._subscribe_handlers()
@@ -308,6 +319,7 @@ class Components:
 
     async def close(self) -> None:
         await self.backends.close()
+        await self.media_store.close()
 
 
 def _constant(value: Any) -> Any:

@@ -308,6 +308,22 @@ class TestUnknownAndCaps:
         assert await streams.resolution_cap("u1") == "720p"
         assert await streams.resolution_cap("u2") == "1080p"
 
+    async def test_access_reads_the_session_why_it_ended_and_the_cap_together(self, streams):
+        tv = stream("u1", "tv")
+        await start(streams, tv)
+        await streams.set_resolution_cap("u1", "1080p")
+        live = await streams.access("u1", tv.session_id)
+        assert live.session is not None
+        assert (live.session.session_id, live.session.content_id) == (tv.session_id, tv.content_id)
+        assert (live.ended_reason, live.resolution_cap) == (None, "1080p")
+
+        await streams.end("u1", tv.session_id, EndReason.STOPPED)
+        ended = await streams.access("u1", tv.session_id)
+        assert (ended.session, ended.ended_reason, ended.resolution_cap) == (None, EndReason.STOPPED, "1080p")
+
+        unknown = await streams.access("u2", "no-such-session")
+        assert (unknown.session, unknown.ended_reason, unknown.resolution_cap) == (None, None, None)
+
 
 class TestLiveCount:
     async def test_the_sweeper_keeps_the_count_of_live_streams(self, streams):

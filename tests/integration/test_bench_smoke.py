@@ -23,8 +23,12 @@ SCENARIOS = {
     "plans",
     "content",
     "profile",
+    "history_read",
+    "history_write",
+    "history_hot",
     "admission",
     "media",
+    "media_keys",
     "transcode",
     "players_memory",
     "heartbeats",
@@ -52,10 +56,20 @@ def test_the_smoke_run_measures_every_scenario(tmp_path: Path) -> None:
     for key, row in rows.items():
         assert isinstance(row["value"], int | float), f"{key} has no figure: {row}"
         assert row["met"] is not None, f"{key} could not be judged: {row}"
-    for key in ("plans", "content", "profile", "heartbeat_flood"):
+    for key in (
+        "plans",
+        "content",
+        "profile",
+        "history_read",
+        "history_write",
+        "media",
+        "media_keys",
+        "heartbeat_flood",
+    ):
         assert rows[key]["ratio_to_ceiling"] is not None, key
     raw = summary["raw"]
     assert raw["players_memory"]["join_errors"] == 0
     assert raw["heartbeats"]["lost"] == 0
     assert raw["eviction"]["failures"] == 0
+    assert raw["media"]["bytes_ceiling_requests_per_s"] > 0
     assert (tmp_path / "smoke.md").read_text().startswith("# Reelhouse benchmark (smoke)")

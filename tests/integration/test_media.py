@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
@@ -17,7 +21,10 @@ import httpx
 import pytest
 from catalog_helpers import Client, Person, create_title, new_admin, new_user
 
+from helpers import in_app_loop
 from media_validation import validate_master_playlist, validate_media_playlist
+from reelhouse.media import read_manifest
+from reelhouse.media.encryption import decrypt_segment, encrypt_media
 from reelhouse.playback.media import ByteRange, RangeNotSatisfiable, parse_range
 from reelhouse.playback.tokens import StreamUrlSigner
 
@@ -236,6 +243,7 @@ class TestSignature:
             session_id=stream.params["session"],
             content_id=world.title,
             max_resolution="1080p",
+            media_asset_id=stream.params["media"],
         )
         for name in ("manifest.m3u8", "480p/index.m3u8", "480p/seg_00000.m4s"):
             assert_refused(await world.client.get(stream.url(name, expired)), 403, "stream_url_expired")
@@ -372,6 +380,239 @@ class TestStartNeedsReadyMedia:
         assert_refused(refused, 409, "media_not_ready")
         await asyncio.sleep(2.1)  # the delivery's lookup of a title's media is trusted this long
         assert_refused(await world.client.get(stream.manifest), 404, "media_not_found")
+
+
+def replacement_media(world: World, directory: Path) -> str:
+    """Another processed copy of the shared clip whose first 480p segment differs (it holds the
+    second one's bytes), made the title's media as a finished job makes it; the new asset's id."""
+    shutil.copytree(world.client.app.state.test_media.directory(), directory)
+    (directory / "480p" / "seg_00000.m4s").write_bytes((directory / "480p" / "seg_00001.m4s").read_bytes())
+    components = world.client.app.state.components
+
+    async def attach() -> str:
+        async with components.units.begin() as uow:
+            media = components.media(uow)
+            asset = await media.register(str(directory), read_manifest(directory))
+            await media.share(uuid.UUID(world.title), asset.id)
+            return str(asset.id)
+
+    return in_app_loop(world.client, attach)
+
+
+def discard_replaced_media(world: World) -> int:
+    components = world.client.app.state.components
+
+    async def discard() -> int:
+        async with components.units.begin() as uow:
+            return await components.media(uow).discard_retired(timedelta(0))
+
+    return in_app_loop(world.client, discard)
+
+
+class TestReplacedMedia:
+    """A title's media replaced mid-stream: streams play what they started on to the end."""
+
+    async def test_a_stream_keeps_its_media_and_a_new_one_gets_the_replacement(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        first = await watching(world)
+        before = await world.client.get(first.url("480p/seg_00000.m4s"))
+        assert before.status_code == 200, before.text
+        assert first.params["media"] != replacement_media(world, tmp_path / "replacement")
+        await asyncio.sleep(2.1)  # the delivery's lookup of a title's media is trusted this long
+
+        # The first stream's playlists and segments are still its own media's.
+        assert (await world.client.get(first.manifest)).status_code == 200
+        assert (await world.client.get(first.url("480p/seg_00000.m4s"))).content == before.content
+        second = await start(world, first.viewer, "phone")
+        assert second.params["media"] != first.params["media"]
+        replaced = await world.client.get(second.url("480p/seg_00000.m4s"))
+        assert replaced.status_code == 200, replaced.text
+        assert replaced.content != before.content
+        assert replaced.content == (await world.client.get(first.url("480p/seg_00001.m4s"))).content
+
+    async def test_replaced_media_is_kept_until_discarded_then_its_streams_must_restart(
+        self, world: World, tmp_path: Path
+    ) -> None:
+        first = await watching(world)
+        replacement_media(world, tmp_path / "replacement")
+        assert discard_replaced_media(world) == 1
+        await asyncio.sleep(2.1)
+        assert_refused(await world.client.get(first.url("480p/seg_00000.m4s")), 404, "media_not_found")
+        second = await start(world, first.viewer, "phone")
+        assert (await world.client.get(second.url("480p/seg_00000.m4s"))).status_code == 200
+        assert discard_replaced_media(world) == 0  # the title's current media is never discarded
+
+    async def test_media_taken_up_again_is_not_discarded(self, world: World, tmp_path: Path) -> None:
+        first = await watching(world)
+        replacement_media(world, tmp_path / "replacement")
+        components = world.client.app.state.components
+
+        async def take_back() -> None:
+            async with components.units.begin() as uow:
+                await components.media(uow).share(uuid.UUID(world.title), uuid.UUID(first.params["media"]))
+
+        in_app_loop(world.client, take_back)
+        assert discard_replaced_media(world) == 1  # the replacement, now unused
+        await asyncio.sleep(2.1)
+        assert (await world.client.get(first.url("480p/seg_00000.m4s"))).status_code == 200
+
+
+class TestSegmentCache:
+    async def test_a_segment_served_once_is_answered_from_memory(self, world: World, tmp_path: Path) -> None:
+        replacement_media(world, tmp_path / "replacement")
+        stream = await watching(world)
+        segment = tmp_path / "replacement" / "480p" / "seg_00001.m4s"
+        first = await world.client.get(stream.url("480p/seg_00001.m4s"))
+        assert first.status_code == 200, first.text
+        assert first.content == segment.read_bytes()
+        segment.unlink()  # never done to live media; here it shows where the second answer came from
+        again = await world.client.get(stream.url("480p/seg_00001.m4s"))
+        assert again.status_code == 200, again.text
+        assert again.content == first.content
+        assert again.headers["cache-control"] == first.headers["cache-control"]
+        part = await world.client.get(stream.url("480p/seg_00001.m4s"), headers={"Range": "bytes=-100"})
+        assert part.status_code == 206
+        assert part.content == first.content[-100:]
+        assert (
+            part.headers["content-range"]
+            == f"bytes {len(first.content) - 100}-{len(first.content) - 1}/{len(first.content)}"
+        )
+
+    async def test_without_a_cache_every_answer_reads_the_store(self, make_client: Any, tmp_path: Path) -> None:
+        async with make_client(MEDIA_SEGMENT_CACHE_MB="0") as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, media=False, title="Uncached", access_level="free")
+            world = World(client, admin, title["id"], title["id"])
+            replacement_media(world, tmp_path / "replacement")
+            viewer = await new_user(client)
+            stream = await start(world, viewer)
+            segment = tmp_path / "replacement" / "480p" / "seg_00001.m4s"
+            assert (await client.get(stream.url("480p/seg_00001.m4s"))).content == segment.read_bytes()
+            segment.unlink()
+            assert_refused(await client.get(stream.url("480p/seg_00001.m4s")), 404, "media_not_found")
+
+
+def encrypted_media(world: World, directory: Path) -> Path:
+    """A copy of the shared clip encrypted with the app's media keys (a key per segment), made the
+    title's media; the copy's directory."""
+    shutil.copytree(world.client.app.state.test_media.directory(), directory)
+    keys = world.client.app.state.components.media_keys
+    encrypt_media(
+        directory, read_manifest(directory), lambda rendition, period: keys.key(str(directory), rendition, period), 1
+    )
+    components = world.client.app.state.components
+
+    async def attach() -> None:
+        async with components.units.begin() as uow:
+            media = components.media(uow)
+            asset = await media.register(str(directory), read_manifest(directory))
+            await media.share(uuid.UUID(world.title), asset.id)
+
+    in_app_loop(world.client, attach)
+    return directory
+
+
+class TestEncryptedMedia:
+    """Full-segment AES-128: keys only for live streams within their cap."""
+
+    async def test_a_player_gets_the_keys_and_decrypts_every_segment(self, world: World, tmp_path: Path) -> None:
+        clear = world.client.app.state.test_media.directory()
+        encrypted_media(world, tmp_path / "sealed")
+        stream = await watching(world, resolution="480p")
+        playlist = await fetch_text(world.client, stream.url("480p/index.m3u8"))
+        parsed = validate_media_playlist(playlist)
+        lines = playlist.splitlines()
+        key_lines = [line for line in lines if line.startswith("#EXT-X-KEY:")]
+        assert len(key_lines) == len(parsed.segments) >= 2  # one key per segment here
+        assert lines.index(key_lines[0]) > next(i for i, line in enumerate(lines) if line.startswith("#EXT-X-MAP:"))
+        for index, segment in enumerate(parsed.segments):
+            assert segment.key.method == "AES-128"
+            assert segment.key.iv is None  # the media sequence number is the IV
+            assert segment.key.uri.split("?")[0] == f"key_{index:05d}.key"
+            assert segment.key.uri.split("?")[1] == stream.query
+            key = await world.client.get(stream.url(f"480p/key_{index:05d}.key"))
+            assert key.status_code == 200, key.text
+            assert key.headers["cache-control"] == "no-store, private"
+            assert len(key.content) == 16
+            sealed = await world.client.get(stream.url(f"480p/{segment.uri.split('?')[0]}"))
+            original = (clear / "480p" / segment.uri.split("?")[0]).read_bytes()
+            assert sealed.content != original
+            assert decrypt_segment(sealed.content, key.content, index) == original
+        init = await world.client.get(stream.url("480p/init.mp4"))
+        assert init.content == (clear / "480p" / "init.mp4").read_bytes()  # in the clear
+        assert key.content not in playlist.encode()
+
+    async def test_no_key_after_the_stream_ends_or_above_the_cap(self, world: World, tmp_path: Path) -> None:
+        encrypted_media(world, tmp_path / "sealed")
+        stream = await watching(world, resolution="480p")
+        assert (await world.client.get(stream.url("480p/key_00000.key"))).status_code == 200
+        assert_refused(await world.client.get(stream.url("720p/key_00000.key")), 403, "resolution_not_allowed")
+        assert_refused(await world.client.get(stream.url("480p/key_00099.key")), 404, "media_not_found")
+        assert_refused(await world.client.get(stream.url("480p/key_0.key")), 404, "media_not_found")
+        stopped = await world.client.delete(f"{PLAYBACK}/{stream.body['session_id']}", headers=stream.viewer.headers)
+        assert stopped.status_code in (200, 204), stopped.text
+        assert_refused(await world.client.get(stream.url("480p/key_00000.key")), 403, "stopped")
+
+    async def test_media_in_the_clear_has_no_keys(self, world: World) -> None:
+        stream = await watching(world)
+        assert "#EXT-X-KEY" not in await fetch_text(world.client, stream.url("480p/index.m3u8"))
+        assert_refused(await world.client.get(stream.url("480p/key_00000.key")), 404, "media_not_found")
+
+
+class TestPublicSegments:
+    async def test_encrypted_media_in_the_store_is_listed_on_the_public_base(
+        self, make_client: Any, tmp_path: Path
+    ) -> None:
+        settings = {
+            "MEDIA_ENCRYPTION": "aes-128",
+            "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com/media/",
+            "MEDIA_DIR": str(tmp_path / "media"),
+        }
+        async with make_client(**settings) as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, media=False, title="On the CDN", access_level="free")
+            world = World(client, admin, title["id"], title["id"])
+            components = client.app.state.components
+            key = "assets/cdn-test/1"
+            directory = Path(components.settings.playback.media_dir) / key
+            shutil.copytree(client.app.state.test_media.directory(), directory)
+            keys = components.media_keys
+            encrypt_media(
+                directory, read_manifest(directory), lambda rendition, period: keys.key(key, rendition, period)
+            )
+
+            async def attach() -> None:
+                async with components.units.begin() as uow:
+                    media = components.media(uow)
+                    asset = await media.register(key, read_manifest(directory))
+                    await media.share(uuid.UUID(world.title), asset.id)
+
+            in_app_loop(client, attach)
+            stream = await start(world, await new_user(client))
+            playlist = validate_media_playlist(await fetch_text(client, stream.url("480p/index.m3u8")))
+            public = "https://cdn.example.com/media/assets/cdn-test/1/480p"
+            assert playlist.segment_map[0].uri == f"{public}/init.mp4"
+            assert [segment.uri for segment in playlist.segments] == [
+                f"{public}/seg_{index:05d}.m4s" for index in range(len(playlist.segments))
+            ]
+            # The keys still come from the API, signed for this stream.
+            assert playlist.segments[0].key.uri == f"key_00000.key?{stream.query}"
+            sealed = (directory / "480p" / "seg_00000.m4s").read_bytes()
+            key_bytes = (await client.get(stream.url("480p/key_00000.key"))).content
+            clear = (client.app.state.test_media.directory() / "480p" / "seg_00000.m4s").read_bytes()
+            assert decrypt_segment(sealed, key_bytes, 0) == clear
+
+    async def test_media_in_the_clear_is_still_served_by_the_api(self, make_client: Any) -> None:
+        settings = {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com/media"}
+        async with make_client(**settings) as client:
+            admin = await new_admin(client)
+            title = await create_title(client, admin, title="Clear", access_level="free")
+            world = World(client, admin, title["id"], title["id"])
+            stream = await start(world, await new_user(client))
+            playlist = await fetch_text(client, stream.url("480p/index.m3u8"))
+            assert "cdn.example.com" not in playlist
+            assert f"seg_00000.m4s?{stream.query}" in playlist
 
 
 class TestParseRange:

@@ -1,6 +1,9 @@
 """Media against real processes: a real server takes an upload whose connection drops mid-body,
-resumes it, transcodes it and ffmpeg plays the stream; a media worker killed mid-transcode leaves
-a job that a restarted worker finishes, with nothing half-written served."""
+resumes it, transcodes it and ffmpeg plays the stream (on PostgreSQL + Redis with full-segment
+AES-128, the segments from a plain file server over MEDIA_DIR and the keys from the API; in the
+clear, all from the API, on the embedded default); a media worker
+killed mid-transcode leaves a job that a restarted worker finishes, with nothing half-written
+served."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +27,7 @@ from test_media_ingest import create_upload, media_state, patch, wait_for
 
 from conftest import SharedMedia
 from helpers import PASSWORD, in_app_loop
-from servers import emptied_shared_state, running_servers, server_environ
+from servers import emptied_shared_state, free_ports, running_servers, server_environ
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +67,30 @@ def live_database(backend: str, request: pytest.FixtureRequest) -> dict[str, str
 
 
 @pytest.fixture
-async def live_environ(live_database: dict[str, str], tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+def file_server(tmp_path: Path) -> Iterator[str]:
+    """A plain static file server over the media directory (what a CDN origin would be)."""
+    (tmp_path / "media").mkdir(exist_ok=True)
+    [port] = free_ports(1)
+    command = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(tmp_path / "media")]
+    process = subprocess.Popen([*command, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+async def live_environ(
+    live_database: dict[str, str], tmp_path: Path, file_server: str
+) -> AsyncIterator[dict[str, str]]:
+    encrypted = {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": file_server} if live_database else {}
     environ = server_environ(
         tmp_path,
         MEDIA_DIR=str(tmp_path / "media"),
@@ -71,6 +98,7 @@ async def live_environ(live_database: dict[str, str], tmp_path: Path) -> AsyncIt
         MEDIA_ENCODER_PRESET="superfast",
         TUS_MAX_CHUNK_BYTES=str(64 * 1024 * 1024),
         RATE_LIMIT_ENABLED="false",
+        **encrypted,
         ADMIN_EMAIL=ADMIN_EMAIL,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         **live_database,
@@ -162,6 +190,27 @@ async def test_an_interrupted_upload_resumes_and_ffmpeg_plays_the_stream(
             assert decoded.returncode == 0, decoded.stderr.decode()
             assert decoded.stderr.decode().strip() == ""
 
+            query = urlsplit(stream_url).query
+            playlist = (await http.get(f"/media/{content_id}/480p/index.m3u8?{query}")).text
+            viewer_headers = {"Authorization": f"Bearer {viewer.json()['token']}"}
+            if "MEDIA_PUBLIC_BASE_URL" in live_environ:
+                assert f'#EXT-X-KEY:METHOD=AES-128,URI="key_00000.key?{query}"' in playlist
+                public = [line for line in playlist.splitlines() if line.endswith("seg_00000.m4s")]
+                assert public, playlist
+                assert public[0].startswith(live_environ["MEDIA_PUBLIC_BASE_URL"] + "/assets/")
+                segment = await http.get(public[0])  # from the file server, not the API
+                assert segment.status_code == 200
+                assert b"moof" not in segment.content[:64]  # sealed: no readable box header
+                stopped = await http.delete(
+                    f"/api/v1/playback/sessions/{started.json()['session_id']}", headers=viewer_headers
+                )
+                assert stopped.status_code in (200, 204), stopped.text
+                key = await http.get(f"/media/{content_id}/480p/key_00000.key?{query}")
+                assert key.status_code == 403, key.text
+                assert key.json()["code"] == "stopped"
+            else:
+                assert "#EXT-X-KEY" not in playlist
+
 
 async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart(
     make_client: Any, backend_environ: dict[str, str], tmp_path: Path, shared_media: SharedMedia
@@ -169,8 +218,10 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
     shared_media.directory()
     clip = (shared_media.workspace / "shared-source.mp4").read_bytes()
     media_dir = tmp_path / "media"
+    work_dir = tmp_path / "media-work"
     settings = {
         "MEDIA_DIR": str(media_dir),
+        "MEDIA_WORK_DIR": str(work_dir),
         "MEDIA_WORKER_IN_API": "false",
         "MEDIA_LEASE_SECONDS": "2",
         "MEDIA_ENCODER_PRESET": "superfast",
@@ -203,9 +254,12 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
         finally:
             os.killpg(worker.pid, signal.SIGKILL)  # the worker and its transcoding child
             worker.wait()
-        job_dirs = list((media_dir / "assets").iterdir())
-        assert len(job_dirs) == 1
-        assert [p.name for p in job_dirs[0].iterdir() if p.name.startswith(".partial-")]  # left mid-way
+        # The attempt worked in its scratch directory, which it left mid-way; nothing was published.
+        (scratch,) = work_dir.iterdir()
+        (attempt,) = scratch.iterdir()
+        assert attempt.name == "1"
+        assert [p.name for p in attempt.iterdir() if p.name.startswith(".partial-")]
+        assert not (media_dir / "assets").exists()
         assert (await client.get(f"/api/v1/content/{title['id']}")).json()["playable"] is False
 
         await asyncio.sleep(2.2)  # the dead worker's lease runs out
@@ -214,5 +268,8 @@ async def test_a_worker_killed_mid_transcode_ends_in_ready_media_after_a_restart
         assert handled == 1
         state = await wait_for(client, admin, title["id"], "ready", seconds=10)
         assert [r["resolution"] for r in state["renditions"]] == ["480p", "720p"]
-        assert [p.name for p in job_dirs[0].iterdir()] == ["2"]  # the second attempt; nothing partial left
+        (job_dir,) = (media_dir / "assets").iterdir()
+        assert job_dir.name == scratch.name
+        assert [p.name for p in job_dir.iterdir()] == ["2"]  # the second attempt, published whole
+        assert list(work_dir.iterdir()) == []  # its scratch directory is gone, the dead attempt's with it
         assert (await client.get(f"/api/v1/content/{title['id']}")).json()["playable"] is True

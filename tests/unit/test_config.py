@@ -12,6 +12,7 @@ import pytest
 from reelhouse.config import (
     MIN_JWT_SECRET_BYTES,
     SECTIONS,
+    MediaStoreTarget,
     Settings,
     SettingsError,
     load_settings,
@@ -113,6 +114,81 @@ class TestPrecedence:
     def test_an_unknown_encoder_preset_is_refused(self, load):
         with pytest.raises(SettingsError, match="MEDIA_ENCODER_PRESET must be one of"):
             load({"MEDIA_ENCODER_PRESET": "fastest"})
+
+    @pytest.mark.parametrize(
+        ("environ", "message"),
+        [
+            ({"MEDIA_ENCRYPTION": "aes-256"}, "MEDIA_ENCRYPTION must be one of none, aes-128"),
+            ({"MEDIA_KEY_PERIOD_SEGMENTS": "0"}, "MEDIA_KEY_PERIOD_SEGMENTS must be 1 to 100"),
+            ({"MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com"}, "needs MEDIA_ENCRYPTION=aes-128"),
+            (
+                {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "cdn.example.com"},
+                "MEDIA_PUBLIC_BASE_URL must be an http",
+            ),
+        ],
+    )
+    def test_media_delivery_settings_that_cannot_work_are_refused(self, load, environ, message):
+        with pytest.raises(SettingsError, match=message):
+            load(environ)
+
+    def test_encrypted_media_on_a_cdn(self, load):
+        settings = load({"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com/m"})
+        assert settings.media.encrypts
+        assert settings.media.public_base_url == "https://cdn.example.com/m"
+
+
+class TestMediaStore:
+    def test_the_default_is_files_under_media_dir_and_scratch_under_var_dir(self, load, var_dir):
+        settings = load({"MEDIA_DIR": "/srv/media"})
+        assert settings.media_store == MediaStoreTarget(kind="file", directory="/srv/media")
+        assert settings.media.work_dir == str(var_dir / "media-work")
+        assert load({"MEDIA_STORE_URL": "file:///data/media"}).media_store.directory == "/data/media"
+
+    def test_an_s3_url_with_its_settings(self, load):
+        settings = load(
+            {
+                "MEDIA_STORE_URL": "s3://reelhouse-media/prod/v1/",
+                "MEDIA_S3_ENDPOINT_URL": "https://minio.internal:9000/",
+                "MEDIA_S3_REGION": "auto",
+                "MEDIA_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+                "MEDIA_S3_SECRET_ACCESS_KEY": "very-secret-key",
+                "MEDIA_S3_PATH_STYLE": "true",
+            }
+        )
+        target = settings.media_store
+        assert (target.kind, target.bucket, target.prefix) == ("s3", "reelhouse-media", "prod/v1")
+        assert (target.endpoint_url, target.region, target.path_style) == ("https://minio.internal:9000", "auto", True)
+        assert target.secret_access_key == "very-secret-key"
+
+    def test_the_secret_key_is_never_shown(self, load):
+        settings = load(
+            {
+                "MEDIA_STORE_URL": "s3://bucket-a",
+                "MEDIA_S3_ACCESS_KEY_ID": "id",
+                "MEDIA_S3_SECRET_ACCESS_KEY": "hunter2",
+            }
+        )
+        assert redacted(settings)["media"]["s3_secret_access_key"] == "***"
+        assert "hunter2" not in repr(settings)
+        assert "hunter2" not in repr(settings.media_store)
+
+    @pytest.mark.parametrize(
+        ("environ", "message"),
+        [
+            ({"MEDIA_STORE_URL": "ftp://x/y"}, "MEDIA_STORE_URL must be empty"),
+            ({"MEDIA_STORE_URL": "s3://Bad_Bucket"}, "not an S3 bucket name"),
+            ({"MEDIA_STORE_URL": "s3://ab"}, "not an S3 bucket name"),
+            ({"MEDIA_STORE_URL": "s3://key:secret@bucket-a/p"}, "not the URL"),
+            ({"MEDIA_STORE_URL": "s3://bucket-a/a b"}, "the prefix"),
+            ({"MEDIA_STORE_URL": "file://host/media"}, "a file:// URL names a directory"),
+            ({"MEDIA_STORE_URL": "s3://bucket-a", "MEDIA_S3_ENDPOINT_URL": "minio:9000"}, "MEDIA_S3_ENDPOINT_URL"),
+            ({"MEDIA_STORE_URL": "s3://bucket-a", "MEDIA_S3_REGION": " "}, "MEDIA_S3_REGION"),
+            ({"MEDIA_STORE_URL": "s3://bucket-a", "MEDIA_S3_ACCESS_KEY_ID": "id"}, "set together"),
+        ],
+    )
+    def test_settings_that_cannot_work_are_refused_at_load(self, load, environ, message):
+        with pytest.raises(SettingsError, match=message):
+            load(environ)
 
 
 class TestRedisUrl:

@@ -17,10 +17,13 @@ SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 USER = str(uuid.uuid4())
 SESSION = str(uuid.uuid4())
 CONTENT = str(uuid.uuid4())
+MEDIA = str(uuid.uuid4())
 
 
 def signed_params(signer: StreamUrlSigner, content_id: str = CONTENT, resolution: str = "1080p") -> dict[str, str]:
-    query = signer.query(user_id=USER, session_id=SESSION, content_id=content_id, max_resolution=resolution)
+    query = signer.query(
+        user_id=USER, session_id=SESSION, content_id=content_id, max_resolution=resolution, media_asset_id=MEDIA
+    )
     return dict(parse_qsl(query, keep_blank_values=True, strict_parsing=True))
 
 
@@ -30,8 +33,10 @@ def signer() -> StreamUrlSigner:
 
 
 def test_the_query_carries_exactly_the_signed_fields(signer: StreamUrlSigner) -> None:
-    query = signer.query(user_id=USER, session_id=SESSION, content_id=CONTENT, max_resolution="720p")
-    assert [name for name, _ in parse_qsl(query)] == ["user", "session", "resolution", "expires", "signature"]
+    query = signer.query(
+        user_id=USER, session_id=SESSION, content_id=CONTENT, max_resolution="720p", media_asset_id=MEDIA
+    )
+    assert [name for name, _ in parse_qsl(query)] == ["user", "session", "resolution", "media", "expires", "signature"]
 
 
 def test_round_trip(signer: StreamUrlSigner) -> None:
@@ -41,6 +46,7 @@ def test_round_trip(signer: StreamUrlSigner) -> None:
     assert signed.session_id == SESSION
     assert signed.content_id == CONTENT
     assert signed.max_resolution == "720p"
+    assert signed.media_asset_id == MEDIA
     assert before + 3600 <= signed.expires <= int(time.time()) + 3600
 
 
@@ -56,10 +62,11 @@ def test_another_signer_with_the_same_secret_accepts_it(signer: StreamUrlSigner)
         ("user", str(uuid.uuid4())),
         ("session", str(uuid.uuid4())),
         ("resolution", "4k"),
+        ("media", str(uuid.uuid4())),
         ("expires", str(int(time.time()) + 10 * 365 * 86400)),
         ("signature", "0" * 64),
     ],
-    ids=["user", "session", "resolution", "expires", "signature"],
+    ids=["user", "session", "resolution", "media", "expires", "signature"],
 )
 def test_any_altered_field_is_refused(signer: StreamUrlSigner, field: str, value: str) -> None:
     params = {**signed_params(signer), field: value}

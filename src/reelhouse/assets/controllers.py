@@ -5,12 +5,14 @@ HTTP shape only: the rules live in :mod:`reelhouse.assets.services`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, head, patch, post, route
 from litestar.connection import ASGIConnection
 from litestar.enums import HttpMethod
+from litestar.exceptions import InternalServerException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from litestar.types import Method
@@ -147,7 +149,7 @@ class AdminUploadController(Controller):
         operation_id="AppendUpload",
         guards=[requires_admin],
         opt=UPLOAD_ROUTE_OPT,
-        request_max_body_size=None,  # bounded by TUS_MAX_CHUNK_BYTES while it streams to disk
+        request_max_body_size=None,  # bounded by TUS_MAX_CHUNK_BYTES while it streams to the media store
         summary="Send the next bytes at Upload-Offset; the last byte queues the title's media job",
     )
     async def append(self, request: Request[Any, Any, Any], upload_id: UUID, media: MediaService) -> Response[Any]:
@@ -159,7 +161,7 @@ class AdminUploadController(Controller):
             upload_id,
             offset=_whole_number(request, "upload-offset"),
             declared_length=int(declared) if declared is not None and declared.isdigit() else None,
-            body=request.stream(),
+            body=_until_disconnect(request),
         )
         if outcome.refused is not None:
             refused = outcome.refused
@@ -210,3 +212,13 @@ class AdminMediaController(Controller):
     )
     async def remove(self, content_id: UUID, media: MediaService) -> None:
         await media.remove_media(content_id)
+
+
+async def _until_disconnect(request: Request[Any, Any, Any]) -> AsyncIterator[bytes]:
+    """A PATCH body as it arrives, ending where the client disconnected: tus keeps what arrived,
+    and the client resumes from the offset HEAD reports."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except InternalServerException:  # Litestar's "client disconnected prematurely"
+        return

@@ -23,12 +23,17 @@ class MediaAsset(UUIDAuditBase):
     """
 
     __tablename__ = "media_assets"
+    __table_args__ = (Index("ix_media_assets_retired_at", "retired_at"),)
 
-    #: Where the media store keeps it: relative to ``MEDIA_DIR`` (``assets/<job>/<attempt>``).
+    #: Its prefix in the media store (``assets/<job>/<attempt>``); an absolute path names a directory
+    #: outside the store (shared fixtures).
     storage_key: Mapped[str] = mapped_column(String(1024))
     duration_seconds: Mapped[float] = mapped_column(Float)
     #: The renditions as the admin media state shows them (from the manifest), lowest first.
     renditions: Mapped[list[dict[str, Any]]] = mapped_column(JsonB)
+    #: When the last title using it switched to a replacement. Streams that started on it play it
+    #: to the end, so it is kept as long as their URLs live, then discarded.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class MediaJobStatus(enum.StrEnum):
@@ -71,7 +76,8 @@ class MediaJob(UUIDAuditBase):
 
 
 class MediaUpload(UUIDAuditBase):
-    """A tus upload in progress. Its offset is the size of its file: bytes on disk are the truth."""
+    """A tus upload in progress: each accepted PATCH body is one part in the media store
+    (``<storage_key>/<offset>``), and ``received`` (the offset) moves on in the same transaction."""
 
     __tablename__ = "media_uploads"
 
@@ -79,6 +85,8 @@ class MediaUpload(UUIDAuditBase):
     filename: Mapped[str] = mapped_column(String(255))
     length: Mapped[int] = mapped_column(BigInteger)
     storage_key: Mapped[str] = mapped_column(String(1024))
+    #: The bytes accepted so far: the tus offset.
+    received: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     created_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     #: Set once the last byte arrived and the title's job was queued.
     completed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

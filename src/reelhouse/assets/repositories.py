@@ -33,6 +33,10 @@ class MediaAssets:
     async def remove(self, asset_id: uuid.UUID) -> None:
         await self.session.execute(delete(MediaAsset).where(MediaAsset.id == asset_id))
 
+    async def retired_before(self, cutoff: datetime, limit: int = 100) -> list[MediaAsset]:
+        query = select(MediaAsset).where(MediaAsset.retired_at < cutoff).order_by(MediaAsset.retired_at).limit(limit)
+        return list((await self.session.scalars(query)).all())
+
 
 class MediaJobs:
     def __init__(self, session: AsyncSession) -> None:

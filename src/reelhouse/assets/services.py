@@ -16,8 +16,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
 import msgspec
 
 from reelhouse.assets.models import MediaAsset, MediaJob, MediaJobStatus, MediaSourceKind, MediaUpload
@@ -31,7 +29,7 @@ from reelhouse.platform.errors import Conflict, DomainError, InvalidInput, NotFo
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from reelhouse.assets.store import MediaStore
+    from reelhouse.assets.store import MediaStore, StoredObject
     from reelhouse.catalog.services import CatalogService
     from reelhouse.config import MediaSettings
     from reelhouse.platform.uow import UnitOfWork
@@ -87,6 +85,33 @@ class MediaNotFoundForTitle(NotFound):
 class NoSourceUrl(InvalidInput):
     code = "source_url_required"
     default_detail = "Give source_url, or set the title's video_url to an http(s) URL."
+
+
+#: Digits of a part's offset in its key: zero-padded, so parts list in order (up to 10^15 bytes).
+PART_OFFSET_DIGITS = 15
+
+
+def part_key(storage_key: str, offset: int) -> str:
+    return f"{storage_key}/{offset:0{PART_OFFSET_DIGITS}d}"
+
+
+async def upload_parts(store: MediaStore, storage_key: str) -> list[StoredObject]:
+    """An upload's parts in order: from offset 0, each one at the offset where the one before ends.
+
+    A part a rolled-back PATCH left is either replaced by the one accepted at its offset or lies off
+    this chain, so it is never read.
+    """
+    stored = {}
+    for item in await store.list(storage_key):
+        name = item.key.rsplit("/", 1)[-1]
+        if name.isdigit() and len(name) == PART_OFFSET_DIGITS:
+            stored[int(name)] = item
+    chain: list[StoredObject] = []
+    offset = 0
+    while (part := stored.get(offset)) is not None and part.size > 0:
+        chain.append(part)
+        offset += part.size
+    return chain
 
 
 def parse_upload_metadata(header: str | None) -> dict[str, str]:
@@ -185,6 +210,10 @@ class MediaService:
             updated_at=job.updated_at,
         )
 
+    async def asset(self, asset_id: uuid.UUID) -> MediaAsset | None:
+        """Processed media by its id: a title's, or one replaced but still kept for the streams on it."""
+        return await self.assets.get(asset_id)
+
     async def ready_media(self, content_id: uuid.UUID) -> MediaAsset | None:
         """The media the title plays now, if it has any ready."""
         content = await self.catalog.find(content_id)
@@ -220,31 +249,53 @@ class MediaService:
         return await self.state(content_id)
 
     async def remove_media(self, content_id: uuid.UUID) -> None:
-        """The title stops being playable; media no other title uses is deleted after the commit."""
+        """The title stops being playable at once; media no other title uses is deleted after the commit."""
         await self.catalog.get_any(content_id)
         previous = await self.catalog.detach_media(content_id)
         if previous is None:
             raise MediaNotFoundForTitle()
-        await self.forget_if_unused(previous)
+        await self.forget_if_unused(previous, keep_for_streams=False)
 
-    async def forget_if_unused(self, asset_id: uuid.UUID) -> None:
+    async def forget_if_unused(self, asset_id: uuid.UUID, *, keep_for_streams: bool) -> None:
+        """Media no title uses any more: retired (kept for the streams that started on it, see
+        :meth:`discard_retired`) after a replacement, deleted at once otherwise."""
         if await self.catalog.titles_using_media(asset_id):
             return
         asset = await self.assets.get(asset_id)
         if asset is None:
             return
+        if keep_for_streams:
+            asset.retired_at = asset.retired_at or utcnow()
+            return
+        await self._discard_asset(asset)
+
+    async def _discard_asset(self, asset: MediaAsset) -> None:
         key = asset.storage_key
-        await self.assets.remove(asset_id)
+        await self.assets.remove(asset.id)
         if not key.startswith("/"):  # shared directories outside MEDIA_DIR are never ours to delete
             self.uow.after_commit(lambda: self.store.remove(key))
 
+    async def discard_retired(self, keep: timedelta) -> int:
+        """Replaced media retired longer than ``keep`` (no stream URL on it is valid any more) is
+        deleted, unless a title took it up again meanwhile; how many were deleted."""
+        discarded = 0
+        for asset in await self.assets.retired_before(utcnow() - keep):
+            if await self.catalog.titles_using_media(asset.id):
+                asset.retired_at = None
+                continue
+            await self._discard_asset(asset)
+            discarded += 1
+        return discarded
+
     async def share(self, content_id: uuid.UUID, asset_id: uuid.UUID) -> None:
         """Point a title at media another title already has (demo catalogues, fixtures, re-runs)."""
-        if await self.assets.get(asset_id) is None:
+        asset = await self.assets.get(asset_id)
+        if asset is None:
             raise MediaNotFoundForTitle("No such media asset.")
+        asset.retired_at = None
         previous = await self.catalog.attach_media(content_id, asset_id)
-        if previous is not None:
-            await self.forget_if_unused(previous)
+        if previous is not None and previous != asset_id:
+            await self.forget_if_unused(previous, keep_for_streams=True)
 
     async def register(self, storage_key: str, manifest: MediaManifest) -> MediaAsset:
         """Record processed media (complete, in the store under ``storage_key``) as an asset."""
@@ -267,14 +318,6 @@ class MediaService:
         filename = (metadata.get("filename") or "upload").replace("/", "_")[:255]
         upload_id = uuid.uuid4()
         key = f"{UPLOADS}/{upload_id}"
-        path = self.store.path(key)
-
-        def create() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-
-        await anyio.to_thread.run_sync(create)
-        self.uow.on_rollback(lambda: self.store.remove(key))
         return await self.uploads.add(
             MediaUpload(
                 id=upload_id,
@@ -293,19 +336,19 @@ class MediaService:
         return upload
 
     async def offset(self, upload: MediaUpload) -> int:
-        path = self.store.path(upload.storage_key)
-        try:
-            return (await anyio.Path(path).stat()).st_size
-        except FileNotFoundError:
-            return upload.length if upload.completed_at is not None else 0
+        return upload.length if upload.completed_at is not None else upload.received
 
     async def append(
         self, upload_id: uuid.UUID, *, offset: int, declared_length: int | None, body: AsyncIterator[bytes]
     ) -> AppendOutcome:
-        """Write a PATCH body at ``offset`` (which must be the bytes received so far); the new offset.
+        """Store a PATCH body at ``offset`` (which must be the bytes received so far); the new offset.
 
-        Bytes are written to disk as they arrive, so an interrupted PATCH keeps what reached the
-        server and the client resumes from the offset HEAD reports. The last byte queues the job.
+        The body streams into the media store as one part, ``<storage_key>/<offset>``, which exists
+        only once it is whole, and the upload's offset moves on in this transaction, so any instance
+        sharing the store and the database takes the next PATCH. A body that ends early (the
+        controller ends it where the client disconnected) is kept as far as it arrived; one that
+        fails (an error, a limit) stores nothing and leaves the offset, and the client resumes from
+        what HEAD reports. The last byte queues the job.
         """
         upload = await self.upload(upload_id, for_update=True)
         if upload.completed_at is not None:
@@ -318,21 +361,26 @@ class MediaService:
             raise UploadChunkTooLarge(f"A PATCH body may be at most {limit} bytes.")
         if declared_length is not None and current + declared_length > upload.length:
             raise UploadTooLong()
-        path = self.store.path(upload.storage_key)
-        received = 0
-        async with await anyio.open_file(path, "ab") as file:
+
+        async def checked() -> AsyncIterator[bytes]:
+            received = 0
             async for chunk in body:
                 received += len(chunk)
                 if received > limit:
                     raise UploadChunkTooLarge(f"A PATCH body may be at most {limit} bytes.")
                 if current + received > upload.length:
                     raise UploadTooLong()
-                await file.write(chunk)
-            await file.flush()
+                yield chunk
+
+        part = part_key(upload.storage_key, current)
+        received = await self.store.put_stream(part, checked())
+        if received == 0:
+            await self.store.delete(part)  # an empty part would stand where the next one goes
+        # Should this transaction roll back, the part stays unread until a PATCH at its offset replaces it.
         new_offset = current + received
+        upload.received = new_offset
         if current < SNIFF_BYTES and (new_offset >= SNIFF_BYTES or new_offset == upload.length):
-            async with await anyio.open_file(path, "rb") as file:
-                head = await file.read(SNIFF_BYTES)
+            head = await self._head(upload.storage_key, SNIFF_BYTES)
             if not looks_like_video(head):
                 # Answered, not raised: the upload is gone for good once this transaction commits.
                 await self._discard(upload)
@@ -358,6 +406,15 @@ class MediaService:
             self.uow.after_commit(partial(self.store.remove, upload.storage_key))
         return len(abandoned)
 
+    async def _head(self, storage_key: str, size: int) -> bytes:
+        """The first ``size`` bytes of an upload, across its parts."""
+        head = b""
+        for part in await upload_parts(self.store, storage_key):
+            if len(head) >= size:
+                break
+            head += await self.store.read_bytes(part.key, end=size - len(head))
+        return head
+
     async def _discard(self, upload: MediaUpload) -> None:
         key = upload.storage_key
         await self.uploads.remove(upload.id)
@@ -368,8 +425,11 @@ __all__ = [
     "ASSETS",
     "TUS_EXTENSIONS",
     "TUS_VERSION",
+    "UPLOADS",
     "MediaService",
     "NotAVideo",
     "UnsupportedMedia",
     "parse_upload_metadata",
+    "part_key",
+    "upload_parts",
 ]

@@ -4,11 +4,13 @@ Jobs sit in a :class:`~reelhouse.platform.leases.LeasedQueue` (the mail outbox's
 machinery), so they are durable and shared by any number of workers: the API processes (the
 embedded default) and ``reelhouse media worker``. A running job renews its lease while it works
 and reports progress in percent; a worker that dies stops renewing, and the job is claimed again
-once the lease runs out and restarted from its source. Every attempt writes into a directory of
-its own (``assets/<job>/<attempt>``), which the media core fills all-or-nothing, and the title
-points at it only in the transaction that records the asset: a crash leaves no half-written
-output to serve, only leftovers the next attempt removes. Failures are retried with backoff
-(a source that is not a video is not), then the job is ``failed`` with its error.
+once the lease runs out and restarted from its source. Every attempt works in a local scratch
+directory of its own (``MEDIA_WORK_DIR/<job>/<attempt>``: the source assembled from its upload parts or
+downloaded, the output the media core makes there), then publishes the output to the media store
+under a new prefix (``assets/<job>/<attempt>``) and only then records the asset: the title points
+at it in that transaction, so a crash leaves no half-published output to serve, only an
+unregistered prefix the next attempt removes. Failures are retried with backoff (a source that is
+not a video is not), then the job is ``failed`` with its error.
 """
 
 from __future__ import annotations
@@ -28,17 +30,19 @@ import anyio.to_thread
 
 from reelhouse.assets.models import MediaJob, MediaJobStatus, MediaSourceKind
 from reelhouse.assets.repositories import MEDIA_QUEUE, MediaJobs
-from reelhouse.assets.services import ASSETS, MediaService
+from reelhouse.assets.services import ASSETS, MediaService, upload_parts
 from reelhouse.assets.sources import download
+from reelhouse.assets.store import MediaObjectNotFound
 from reelhouse.media import (
     EncoderSettings,
     MediaError,
     MediaManifest,
     TranscodeFailed,
     UnsupportedMedia,
-    discard_partial_outputs,
     process_media_in_subprocess,
 )
+from reelhouse.media.encryption import MediaKeys, encrypt_media
+from reelhouse.media.manifest import MANIFEST_FILENAME
 from reelhouse.platform.errors import DomainError
 from reelhouse.platform.leases import Claimed, retry_delay
 
@@ -50,8 +54,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 500
-#: Leftover directories and downloads of a job live here until it ends.
-DOWNLOADS = "downloads"
+#: In a job's scratch directory: its source (assembled or downloaded) and the output made from it.
+SOURCE_FILE = "source"
+OUTPUT_DIRECTORY = "output"
 
 
 def utcnow() -> datetime:
@@ -70,9 +75,14 @@ class MediaWorker:
         units: UnitOfWorkFactory,
         store: MediaStore,
         media_for: Callable[[UnitOfWork], MediaService],
+        replaced_media_kept_seconds: float,
+        keys: MediaKeys,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
+        #: How long replaced media stays for the streams that started on it (their URLs' lifetime).
+        self.replaced_media_kept = timedelta(seconds=replaced_media_kept_seconds)
+        self._keys = keys
         self._units = units
         self._store = store
         self._media_for = media_for
@@ -95,6 +105,11 @@ class MediaWorker:
                 timedelta(hours=self.settings.upload_expiry_hours)
             )
 
+    async def discard_replaced_media(self) -> int:
+        """Replaced media no stream URL can reach any more is deleted (files and records)."""
+        async with self._units.begin() as uow:
+            return await self._media_for(uow).discard_retired(self.replaced_media_kept)
+
     async def run_due(self, now: datetime | None = None) -> int:
         """Process due jobs one at a time until none is left; how many were handled."""
         handled = 0
@@ -116,18 +131,26 @@ class MediaWorker:
             # Claimed again and again without an outcome: its workers die on it (killed, out of memory).
             await self._failed(job, claimed, TranscodeFailed("every attempt stopped before it ended"))
             return
-        work = self._store.path(f"{ASSETS}/{job.id}")
+        # One directory per attempt: a worker that lost its lease but has not noticed yet keeps its own.
+        scratch = Path(self.settings.work_dir) / str(job.id) / str(claimed.attempts)
         destination_key = f"{ASSETS}/{job.id}/{claimed.attempts}"
         renewal = asyncio.create_task(self._renew_lease(claimed))
         try:
-            await anyio.to_thread.run_sync(self._clear_leftovers, work, claimed.attempts)
-            source = await self._source(job)
+            await anyio.to_thread.run_sync(_fresh_directory, scratch)
+            # Earlier attempts' output was never recorded (or the job would not run again): it goes.
+            await self._store.delete_prefix(f"{ASSETS}/{job.id}")
+            source = await self._source(job, scratch / SOURCE_FILE)
+            output = scratch / OUTPUT_DIRECTORY
             manifest = await process_media_in_subprocess(
                 source,
-                self._store.path(destination_key),
+                output,
                 settings=self.encoder,
                 on_progress=lambda percent: self._progress(claimed, percent),
             )
+            if self.settings.encrypts:
+                manifest = await self._encrypt(destination_key, output, manifest)
+            # The manifest last: whoever finds it under the prefix finds every file it names.
+            await self._store.publish_tree(output, destination_key, last=(MANIFEST_FILENAME,))
         except asyncio.CancelledError:
             # Stopped (shutdown): give the job back at once rather than after the lease.
             with contextlib.suppress(Exception):
@@ -153,23 +176,30 @@ class MediaWorker:
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
+            await anyio.to_thread.run_sync(_remove_scratch, scratch)
         await self._finished(job, claimed, destination_key, manifest)
 
-    def _clear_leftovers(self, work: Path, attempt: int) -> None:
-        """Earlier attempts' output (a crash between the rename and the commit) and staging directories."""
-        if not work.is_dir():
-            return
-        discard_partial_outputs(work)
-        for child in work.iterdir():
-            if child.name != str(attempt):
-                shutil.rmtree(child, ignore_errors=True)
-        shutil.rmtree(work / str(attempt), ignore_errors=True)
+    async def _encrypt(self, key: str, output: Path, manifest: MediaManifest) -> MediaManifest:
+        """Full-segment AES-128 of the local output before it is published (keys derive from the
+        storage key it will have), so the store only ever holds the sealed segments."""
 
-    async def _source(self, job: MediaJob) -> Path:
+        def key_for(rendition: str, period: int) -> bytes:
+            return self._keys.key(key, rendition, period)
+
+        return await anyio.to_thread.run_sync(
+            encrypt_media, output, manifest, key_for, self.settings.key_period_segments
+        )
+
+    async def _source(self, job: MediaJob, destination: Path) -> Path:
+        """The job's source as a local file: its upload's parts joined in order, or the URL fetched."""
         if job.source_kind == MediaSourceKind.UPLOAD:
-            return self._store.path(job.source)
-        destination = self._store.path(f"{DOWNLOADS}/{job.id}")
-        await anyio.to_thread.run_sync(lambda: destination.parent.mkdir(parents=True, exist_ok=True))
+            parts = await upload_parts(self._store, job.source)
+            if not parts:
+                raise MediaObjectNotFound(f"the upload {job.source} has no bytes in the media store")
+            await anyio.to_thread.run_sync(destination.touch)
+            for part in parts:
+                await self._store.download(part.key, destination, append=True)
+            return destination
         return await download(
             job.source,
             destination,
@@ -222,18 +252,17 @@ class MediaWorker:
                     poster_url=f"/media/{job.content_id}/poster.jpg",
                 )
                 if previous is not None:
-                    await media.forget_if_unused(previous)
-            else:
-                await media.forget_if_unused(asset.id)
+                    await media.forget_if_unused(previous, keep_for_streams=True)
+            else:  # a newer job delivered first: no stream ever started on this output
+                await media.forget_if_unused(asset.id, keep_for_streams=False)
             await self._source_done(uow, jobs, job)
             uow.on_rollback(lambda: self._store.remove(key))
         logger.info("media job %s: %s is ready (%.1f s)", job.id, job.content_id, manifest.duration)
 
     async def _source_done(self, uow: UnitOfWork, jobs: MediaJobs, job: MediaJob) -> None:
-        """The source is no longer needed once its job has ended (a download, or an upload no other job reads)."""
-        if job.source_kind == MediaSourceKind.URL:
-            uow.after_commit(lambda: self._store.remove(f"{DOWNLOADS}/{job.id}"))
-        elif await jobs.unfinished_sources(job.source) <= 1:
+        """An upload is no longer needed once its job has ended and no other job reads it (a download
+        lived in the job's scratch directory, gone already)."""
+        if job.source_kind == MediaSourceKind.UPLOAD and await jobs.unfinished_sources(job.source) <= 1:
             uow.after_commit(lambda: self._store.remove(job.source))
 
     async def _failed(self, job: MediaJob, claimed: Claimed, error: Exception) -> None:
@@ -266,6 +295,21 @@ class MediaWorker:
             values.update(status=MediaJobStatus.QUEUED, next_attempt_at=now + delay, progress_percent=0)
             await self._record(claimed, values)
         await self._store.remove(f"{ASSETS}/{job.id}/{claimed.attempts}")
+
+
+def _fresh_directory(directory: Path) -> None:
+    """An empty ``directory`` for this attempt; what earlier attempts of the job left beside it goes."""
+    if directory.parent.is_dir():
+        for earlier in directory.parent.iterdir():
+            shutil.rmtree(earlier, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
+def _remove_scratch(directory: Path) -> None:
+    """The attempt's directory, and the job's once no attempt is left in it."""
+    shutil.rmtree(directory, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty: another attempt of the job is at work
+        directory.parent.rmdir()
 
 
 async def run_worker(worker: MediaWorker, *, once: bool = False, stop: asyncio.Event | None = None) -> None:

@@ -7,7 +7,9 @@ and bandwidths, never values guessed from settings.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -65,6 +67,24 @@ class SpriteSheet(msgspec.Struct, frozen=True):
     count: int
 
 
+#: Segments per key: with 4 s segments a key covers about 12 s of video.
+DEFAULT_KEY_PERIOD = 3
+
+
+class Encryption(msgspec.Struct, frozen=True):
+    """How a media's segments are encrypted (see ``reelhouse.media.encryption``)."""
+
+    method: Literal["AES-128"] = "AES-128"
+    #: The key changes every this many segments of a rendition.
+    key_period: int = DEFAULT_KEY_PERIOD
+
+    def period_of(self, segment_index: int) -> int:
+        return segment_index // self.key_period
+
+    def periods(self, segment_count: int) -> int:
+        return math.ceil(segment_count / self.key_period)
+
+
 class MediaManifest(msgspec.Struct, frozen=True):
     #: Seconds of video, as measured from the segments.
     duration: float
@@ -73,6 +93,8 @@ class MediaManifest(msgspec.Struct, frozen=True):
     poster: str
     sprite: SpriteSheet
     version: int = MANIFEST_VERSION
+    #: Full-segment AES-128 when the segments are encrypted; ``None``: in the clear.
+    encryption: Encryption | None = None
 
     def rendition(self, resolution: Resolution) -> Rendition | None:
         return next((rendition for rendition in self.renditions if rendition.resolution == resolution), None)

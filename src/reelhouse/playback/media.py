@@ -1,7 +1,7 @@
 """Delivery that follows the session: the HLS behind ``stream_url``, authorized per request.
 
 Routes (under ``/media/{content_id}/``; every URL but the poster carries the signed query
-``?user=&session=&resolution=&expires=&signature=`` that ``POST /api/v1/playback/sessions``
+``?user=&session=&resolution=&media=&expires=&signature=`` that ``POST /api/v1/playback/sessions``
 issued; the signature is the credential, so no access token is needed and the per-caller rate
 limiter does not count them: a player fetches a segment every few seconds):
 
@@ -13,6 +13,10 @@ limiter does not count them: a player fetches a segment every few seconds):
   ~4 s media segments (single byte ranges honoured).
 - ``poster.jpg``: the title's poster frame, public (it fills ``thumbnail_url``).
 
+A stream plays the media asset it started on (``media`` in the signed query): when the title's
+media is replaced mid-stream, its players carry on with the old renditions, kept as long as a
+stream URL lives (``MediaService.discard_retired``); new streams get the replacement.
+
 Playlists are rendered per request from the asset's ``manifest.json`` with this session's
 query on every URI; nothing from the request reaches a file path but a rendition named by
 :class:`~reelhouse.plans.models.Resolution` and a file name the manifest lists.
@@ -20,23 +24,27 @@ query on every URI; nothing from the request reaches a file path but a rendition
 Every request is checked, in this order, and refused with a problem response:
 
 1. the signature and expiry: 403 ``invalid_stream_signature`` or ``stream_url_expired``;
-2. the stream is live (its session is in the session store, for this title, not silent past the
-   grace period); otherwise 403 with the reason it ended as the code (``stream_limit``, ``admin``,
-   ``subscription_ended``, ``signed_out``, ``expired``, ``stopped``, ``replaced``), or
+2. the stream is live (one session-store round trip: its session is in the store, for this
+   title, not silent past the grace period); otherwise 403 with the reason it ended as the code
+   (``stream_limit``, ``admin``, ``subscription_ended``, ``signed_out``, ``expired``, ``stopped``,
+   ``replaced``), or
    ``stream_ended`` when the store no longer remembers why;
 3. the rendition is within the stream's cap (the plan's at the start, lowered at once when the plan
    changes to a lower resolution: the stream goes on at the allowed renditions): 403
    ``resolution_not_allowed``;
-4. the media exists: 404 ``media_not_found``.
+4. the media exists (the title still has media, and the stream's asset is still kept): 404
+   ``media_not_found``.
 
 Playlists are ``Cache-Control: no-store`` (they must stop working with the session); segments
 and init segments never change, so the player may keep them privately (``private, immutable``).
 A segment is one request of a few seconds of video, so no answer outlives its session by more.
-Bytes are read in chunks in a worker thread, off the event loop.
+Recently served segments are answered from memory (:class:`SegmentCache`); others are read
+in one go in a worker thread (large files in pieces), never on the event loop.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import time
@@ -45,7 +53,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from uuid import UUID
 
 import anyio
@@ -56,7 +64,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 
-from reelhouse.media import MediaManifest, Rendition, read_manifest, render_master, render_media
+from reelhouse.media import MediaManifest, Rendition, SegmentKey, read_manifest, render_master, render_media
+from reelhouse.media.encryption import KEY_BYTES, MediaKeys, key_filename, key_period_of
 from reelhouse.plans.models import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
 from reelhouse.platform.jwt import InvalidToken
@@ -81,6 +90,8 @@ MANIFEST_NAME = "manifest.m3u8"
 MEDIA_PLAYLIST_NAME = "index.m3u8"
 POSTER_NAME = "poster.jpg"
 PLAYLIST_CACHE = "no-store"
+#: A key is handed out per request, to a live stream only: never kept by a cache or CDN.
+KEY_CACHE = "no-store, private"
 #: Segments never change once made, and each URL belongs to one session.
 SEGMENT_CACHE = "private, max-age=86400, immutable"
 #: The signature is the credential: no access token, and not counted per caller (a player
@@ -199,6 +210,20 @@ def _file_size(path: Path) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
+def _read_small_file(path: Path, limit: int) -> bytes | int | None:
+    """The file's bytes when it is at most ``limit`` long, else its size; ``None`` when it is not a file."""
+    try:
+        with path.open("rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return None
+            if info.st_size > limit:
+                return info.st_size
+            return file.read()
+    except (OSError, ValueError):
+        return None
+
+
 async def read_slice(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
     async with await anyio.open_file(path, "rb") as file:
         await file.seek(start)
@@ -238,8 +263,56 @@ def signed_cap(signed: SignedStream) -> Resolution:
 @dataclass(frozen=True, slots=True)
 class ReadyMedia:
     asset_id: UUID
+    #: Where the media store keeps it (its keys are derived from it).
+    storage_key: str
     directory: Path
     manifest: MediaManifest
+    #: Each rendition's file names (its init segment and segments), for the per-request check.
+    files: Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStream:
+    """A media request that passed the checks: its signed query (copied onto every URI of a
+    playlist), the stream's cap now, and the media asset it plays."""
+
+    query: dict[str, str]
+    cap: Resolution
+    media_asset_id: UUID
+
+
+class SegmentCache:
+    """Recently served init segments and segments, in memory, up to ``max_bytes`` in all.
+
+    Processed media never changes once its asset exists (a replacement is a new asset under a new
+    key), so a file is remembered by its asset, rendition and name. Many viewers of one title ask
+    for the same few seconds of it: they are answered without a disk read or a thread hop.
+    """
+
+    def __init__(self, max_bytes: int, max_file_bytes: int = 8 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.max_file_bytes = min(max_file_bytes, max_bytes)
+        self._files: OrderedDict[tuple[UUID, str, str], bytes] = OrderedDict()
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def get(self, key: tuple[UUID, str, str]) -> bytes | None:
+        data = self._files.get(key)
+        if data is not None:
+            self._files.move_to_end(key)
+        return data
+
+    def put(self, key: tuple[UUID, str, str], data: bytes) -> None:
+        if len(data) > self.max_file_bytes or key in self._files:
+            return
+        self._files[key] = data
+        self._size += len(data)
+        while self._size > self.max_bytes:
+            _, dropped = self._files.popitem(last=False)
+            self._size -= len(dropped)
 
 
 class MediaAccess:
@@ -254,6 +327,9 @@ class MediaAccess:
         store: MediaStore,
         units: UnitOfWorkFactory,
         media_for: Callable[[UnitOfWork], MediaService],
+        keys: MediaKeys,
+        public_base_url: str = "",
+        segment_cache_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream_urls = stream_urls
@@ -264,30 +340,35 @@ class MediaAccess:
         self._media_for = media_for
         self._clock = clock
         self._current: dict[UUID, tuple[float, tuple[UUID, str] | None]] = {}
-        self._manifests: OrderedDict[UUID, MediaManifest] = OrderedDict()
+        self._assets: dict[UUID, tuple[float, str | None]] = {}
+        self._manifests: OrderedDict[UUID, tuple[MediaManifest, Mapping[str, frozenset[str]]]] = OrderedDict()
+        self.segments = SegmentCache(segment_cache_bytes)
+        self._keys = keys
+        self._public_base = public_base_url.rstrip("/")
 
-    async def ensure_live(self, content_id: UUID, signed: SignedStream) -> None:
-        session = await self._streams.get(signed.user_id, signed.session_id)
+    async def check_live(self, content_id: UUID, signed: SignedStream) -> Resolution:
+        """The stream's cap now, or a 403 with the reason the stream ended (one store round trip).
+
+        The cap is the plan's at the start (signed into the URL), lowered since when the plan
+        changed to a lower resolution (the stream goes on at the renditions still allowed).
+        """
+        access = await self._streams.access(signed.user_id, signed.session_id)
+        session = access.session
         if session is None or session.user_id != signed.user_id or session.content_id != str(content_id):
-            reason = await self._streams.ended_reason(signed.user_id, signed.session_id)
+            reason = access.ended_reason if session is None else None
             raise stream_ended(reason.value if reason is not None else None)
         if session.last_heartbeat_at < time.time() * 1000 - self._grace_ms:
             # Silent past the grace period: the sweeper ends it shortly; it is over already.
             raise stream_ended("expired")
-
-    async def cap(self, signed: SignedStream) -> Resolution:
-        """The highest rendition the stream may fetch now: the plan's at the start (signed into the
-        URL), lowered since when the plan changed to a lower resolution (the stream goes on)."""
         cap = signed_cap(signed)
-        current = await self._streams.resolution_cap(signed.user_id)
         try:
-            lowered = Resolution(current) if current else cap
+            lowered = Resolution(access.resolution_cap) if access.resolution_cap else cap
         except ValueError:
             return cap
         return lowered if lowered.rank < cap.rank else cap
 
-    async def ready_media(self, content_id: UUID) -> ReadyMedia:
-        """The title's ready media (looked up at most every couple of seconds per instance)."""
+    async def _title_media(self, content_id: UUID) -> tuple[UUID, str] | None:
+        """The title's current media (looked up at most every couple of seconds per instance)."""
         now = self._clock()
         cached = self._current.get(content_id)
         if cached is None or cached[0] < now:
@@ -297,30 +378,134 @@ class MediaAccess:
             if len(self._current) > 10_000:
                 self._current.clear()
             self._current[content_id] = cached
-        if cached[1] is None:
+        return cached[1]
+
+    async def _asset_key(self, asset_id: UUID) -> str | None:
+        """Where a (possibly replaced) asset is stored, while it is kept."""
+        now = self._clock()
+        cached = self._assets.get(asset_id)
+        if cached is None or cached[0] < now:
+            async with self._units.begin() as uow:
+                asset = await self._media_for(uow).asset(asset_id)
+            cached = (now + MEDIA_LOOKUP_SECONDS, asset.storage_key if asset is not None else None)
+            if len(self._assets) > 10_000:
+                self._assets.clear()
+            self._assets[asset_id] = cached
+        return cached[1]
+
+    async def ready_media(self, content_id: UUID) -> ReadyMedia:
+        """The title's current ready media."""
+        current = await self._title_media(content_id)
+        if current is None:
             raise MediaNotFound("This title has no media to stream yet.")
-        asset_id, key = cached[1]
+        return await self._open(*current)
+
+    async def stream_media(self, content_id: UUID, asset_id: UUID) -> ReadyMedia:
+        """The media a stream started on: the title's current media, or the one it replaced while
+        it is kept (for as long as a stream URL lives). A title whose media was removed has none."""
+        current = await self._title_media(content_id)
+        if current is None:
+            raise MediaNotFound("This title has no media to stream.")
+        if current[0] == asset_id:
+            return await self._open(*current)
+        key = await self._asset_key(asset_id)
+        if key is None:
+            raise MediaNotFound("The media this stream started on was replaced; start playback again.")
+        return await self._open(asset_id, key)
+
+    async def _open(self, asset_id: UUID, key: str) -> ReadyMedia:
         directory = self._store.path(key)
-        manifest = self._manifests.get(asset_id)
-        if manifest is None:
+        known = self._manifests.get(asset_id)
+        if known is None:
             try:
                 manifest = await anyio.to_thread.run_sync(read_manifest, directory)
             except OSError:
                 raise MediaNotFound("This title's media is not available.") from None
-            self._manifests[asset_id] = manifest
+            files = {
+                rendition.resolution.value: frozenset([rendition.init, *(s.filename for s in rendition.segments)])
+                for rendition in manifest.renditions
+            }
+            known = self._manifests[asset_id] = (manifest, files)
             while len(self._manifests) > MANIFESTS_KEPT:
                 self._manifests.popitem(last=False)
         else:
             self._manifests.move_to_end(asset_id)
-        return ReadyMedia(asset_id, directory, manifest)
+        return ReadyMedia(asset_id, key, directory, *known)
 
-    async def authorize(self, request: Request[Any, Any, Any], content_id: UUID) -> tuple[dict[str, str], Resolution]:
-        """The signed query (copied onto every URI of a playlist) and the stream's cap, or a 403."""
+    async def authorize(self, request: Request[Any, Any, Any], content_id: UUID) -> LiveStream:
+        """The request's live stream, or a 403 that says why not."""
         query = _signed_query(request)
         signed = verify_stream_url(self.stream_urls, content_id, query)
         signed_cap(signed)
-        await self.ensure_live(content_id, signed)
-        return query, await self.cap(signed)
+        try:
+            asset_id = UUID(signed.media_asset_id)
+        except ValueError:
+            raise InvalidStreamSignature() from None
+        return LiveStream(query, await self.check_live(content_id, signed), asset_id)
+
+    def media_playlist(self, media: ReadyMedia, rendition: Rendition, signed: str) -> str:
+        """A rendition's media playlist for one stream: every URI signed, and an EXT-X-KEY per key
+        period when the segments are encrypted (the key's URI, never the key)."""
+        encryption = media.manifest.encryption
+
+        def key_for_segment(index: int) -> SegmentKey:
+            assert encryption is not None
+            return SegmentKey(uri=f"{key_filename(encryption.period_of(index))}?{signed}")
+
+        public = self.public_directory(media, rendition)
+        if public is not None:  # encrypted files from the CDN; the keys from here
+            return render_media(
+                rendition, lambda name: f"{public}/{name}", lambda name: f"{public}/{name}", key_for_segment
+            )
+        return render_media(
+            rendition,
+            lambda segment: f"{segment}?{signed}",
+            lambda init: f"{init}?{signed}",
+            key_for_segment if encryption is not None else None,
+        )
+
+    def public_directory(self, media: ReadyMedia, rendition: Rendition) -> str | None:
+        """The rendition's directory under ``MEDIA_PUBLIC_BASE_URL`` when its files are served
+        there: only encrypted media in the media store (never media in the clear, whose segments
+        must check the session, nor directories outside the store)."""
+        if not self._public_base or media.manifest.encryption is None or media.storage_key.startswith("/"):
+            return None
+        return f"{self._public_base}/{quote(media.storage_key)}/{quote(rendition.directory)}"
+
+    def key_response(
+        self, request: Request[Any, Any, Any], media: ReadyMedia, rendition: Rendition, period: int
+    ) -> ASGIResponse:
+        """The AES-128 key of one key period of a rendition, for a live stream within its cap."""
+        encryption = media.manifest.encryption
+        if encryption is None or period >= encryption.periods(len(rendition.segments)):
+            raise MediaNotFound(f"The {rendition.resolution.value} rendition has no such key.")
+        key = self._keys.key(media.storage_key, rendition.resolution.value, period)
+        return ASGIResponse(
+            body=b"" if _is_head(request) else key,
+            is_head_response=_is_head(request),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(KEY_BYTES),
+                "Cache-Control": KEY_CACHE,
+            },
+        )
+
+    async def segment_response(
+        self, request: Request[Any, Any, Any], media: ReadyMedia, rendition: Rendition, name: str
+    ) -> ASGIResponse:
+        """An init segment or segment: from memory when recently served, else read in one go off the loop."""
+        key = (media.asset_id, rendition.resolution.value, name)
+        data = self.segments.get(key)
+        path = media.directory / rendition.directory / name
+        if data is None:
+            read = await anyio.to_thread.run_sync(_read_small_file, path, self.segments.max_file_bytes)
+            if read is None:
+                raise MediaNotFound("This file of the title's media is missing.")
+            if isinstance(read, int):  # larger than the cache takes: streamed in pieces
+                return await _file_response(request, path, SEGMENT_TYPE, SEGMENT_CACHE)
+            data = read
+            self.segments.put(key, data)
+        return _bytes_response(request, data, SEGMENT_TYPE, SEGMENT_CACHE)
 
 
 def allowed(resolution: Resolution, cap: Resolution) -> bool:
@@ -386,6 +571,22 @@ async def _file_response(
     return ASGIStreamingResponse(iterator=read_slice(path, start, length), status_code=status, headers=headers)
 
 
+def _bytes_response(request: Request[Any, Any, Any], data: bytes, media_type: str, cache_control: str) -> ASGIResponse:
+    size = len(data)
+    headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
+    byte_range = parse_range(request.headers.get("range"), size)
+    if byte_range is None:
+        status, body = HTTPStatus.OK, data
+    else:
+        status = HTTPStatus.PARTIAL_CONTENT
+        body = data[byte_range.start : byte_range.end + 1]
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
+    headers["Content-Length"] = str(len(body))
+    if _is_head(request):
+        return ASGIResponse(status_code=status, headers=headers, is_head_response=True)
+    return ASGIResponse(status_code=status, headers=headers, body=body)
+
+
 def _problem(description: str) -> ResponseSpec:
     return ResponseSpec(data_container=None, description=description, media_type=PROBLEM_JSON)
 
@@ -426,12 +627,12 @@ class MediaController(Controller):
         summary="HLS master playlist of a live stream (the signed stream_url): the renditions up to its cap",
     )
     async def manifest(self, request: Request[Any, Any, Any], content_id: UUID, delivery: MediaAccess) -> ASGIResponse:
-        query, cap = await delivery.authorize(request, content_id)
-        ready = await delivery.ready_media(content_id)
-        allowed_here = [rendition.resolution for rendition in ready.manifest.renditions_up_to(cap)]
+        live = await delivery.authorize(request, content_id)
+        ready = await delivery.stream_media(content_id, live.media_asset_id)
+        allowed_here = [rendition.resolution for rendition in ready.manifest.renditions_up_to(live.cap)]
         if not allowed_here:
             raise MediaNotFound("This title has no media at your plan's resolution.")
-        signed = urlencode(query)
+        signed = urlencode(live.query)
         body = render_master(
             ready.manifest, allowed_here, lambda r: f"{r.resolution.value}/{MEDIA_PLAYLIST_NAME}?{signed}"
         )
@@ -463,22 +664,22 @@ class MediaController(Controller):
             **_REFUSALS,
             416: _problem("range_not_satisfiable: the range starts past the end (Content-Range: bytes */size)"),
         },
-        summary="One rendition of a live stream: its media playlist (index.m3u8), init segment or a segment",
+        summary="One rendition of a live stream: its media playlist (index.m3u8), init segment, a segment, "
+        "or (encrypted media) the AES-128 key of a key period (key_NNNNN.key)",
     )
     async def rendition(
         self, request: Request[Any, Any, Any], content_id: UUID, rendition: str, name: str, delivery: MediaAccess
     ) -> ASGIResponse:
-        query, cap = await delivery.authorize(request, content_id)
-        ready = await delivery.ready_media(content_id)
-        chosen = _rendition(ready, rendition, cap)
+        live = await delivery.authorize(request, content_id)
+        ready = await delivery.stream_media(content_id, live.media_asset_id)
+        chosen = _rendition(ready, rendition, live.cap)
         if name == MEDIA_PLAYLIST_NAME:
-            signed = urlencode(query)
-            body = render_media(chosen, lambda segment: f"{segment}?{signed}", lambda init: f"{init}?{signed}")
-            return _text_response(request, body)
-        if name != chosen.init and not any(segment.filename == name for segment in chosen.segments):
+            return _text_response(request, delivery.media_playlist(ready, chosen, urlencode(live.query)))
+        if (period := key_period_of(name)) is not None:
+            return delivery.key_response(request, ready, chosen, period)
+        if name not in ready.files.get(chosen.resolution.value, ()):
             raise MediaNotFound(f"The {chosen.resolution.value} rendition has no file {name!r}.")
-        path = ready.directory / chosen.directory / name
-        return await _file_response(request, path, SEGMENT_TYPE, SEGMENT_CACHE)
+        return await delivery.segment_response(request, ready, chosen, name)
 
 
 __all__ = [

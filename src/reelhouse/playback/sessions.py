@@ -334,6 +334,7 @@ class PlaybackService:
                 session_id=new.session_id,
                 content_id=new.content_id,
                 max_resolution=entitlement.max_resolution.value,
+                media_asset_id=str(content.media_asset_id),
             ),
             entitlement=entitlement,
             resume_position_seconds=resume,

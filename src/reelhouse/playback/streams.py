@@ -100,6 +100,16 @@ class HeartbeatReport:
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class StreamAccess:
+    """What a media request is judged by, read in one round trip: the session if it is live, why
+    it ended if it has, and the user's current resolution cap."""
+
+    session: StreamSession | None
+    ended_reason: EndReason | None
+    resolution_cap: str | None
+
+
 class StreamStore(Protocol):
     async def admit(
         self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
@@ -137,6 +147,10 @@ class StreamStore(Protocol):
         ...
 
     async def resolution_cap(self, user_id: str) -> str | None: ...
+
+    async def access(self, user_id: str, session_id: str) -> StreamAccess:
+        """``get``, ``ended_reason`` and ``resolution_cap`` at once (one round trip)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +562,24 @@ class RedisStreamStore:
         raw: Any = await self._redis.get(self._cap_key(user_id))
         return _text(raw) if raw else None
 
+    async def access(self, user_id: str, session_id: str) -> StreamAccess:
+        # Three keys of one user's hash slot: one pipeline is one round trip, on a cluster too.
+        session_prefix, ended_prefix, _ = self._common(user_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(f"{session_prefix}{session_id}")
+            pipe.get(f"{ended_prefix}{session_id}")
+            pipe.get(self._cap_key(user_id))
+            raw_session, raw_reason, raw_cap = await pipe.execute()
+        session = None
+        if raw_session:
+            decoded = {_text(key): _text(value) for key, value in raw_session.items()}
+            session = _session_from({**decoded, "session_id": session_id})
+        return StreamAccess(
+            session=session,
+            ended_reason=EndReason(_text(raw_reason)) if raw_reason else None,
+            resolution_cap=_text(raw_cap) if raw_cap else None,
+        )
+
     def _cap_key(self, user_id: str) -> str:
         return f"{self._prefix}:{{{user_id}}}:streams:resolution-cap"
 
@@ -707,6 +739,13 @@ class MemoryStreamStore:
 
     async def resolution_cap(self, user_id: str) -> str | None:
         return self._caps.get(user_id)
+
+    async def access(self, user_id: str, session_id: str) -> StreamAccess:
+        return StreamAccess(
+            session=await self.get(user_id, session_id),
+            ended_reason=await self.ended_reason(user_id, session_id),
+            resolution_cap=self._caps.get(user_id),
+        )
 
     def _ended_reason(self, streams: _UserStreams, session_id: str, now: int) -> EndReason | None:
         entry = streams.ended.get(session_id)

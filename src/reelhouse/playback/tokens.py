@@ -68,13 +68,16 @@ class SignedStream:
     session_id: str
     content_id: str
     max_resolution: str
+    #: The media asset the stream started on: it plays that one to the end, even when the title's
+    #: media is replaced meanwhile (segment names are only meaningful within one asset).
+    media_asset_id: str
     expires: int
 
 
 class StreamUrlSigner:
-    """``?user=&session=&resolution=&expires=&signature=`` on media URLs, checked by the media routes."""
+    """``?user=&session=&resolution=&media=&expires=&signature=`` on media URLs, checked by the media routes."""
 
-    FIELDS = ("user", "session", "resolution", "expires")
+    FIELDS = ("user", "session", "resolution", "media", "expires")
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._key = hashlib.sha256(b"reelhouse stream-url signing\x00" + secret.encode()).digest()
@@ -84,11 +87,12 @@ class StreamUrlSigner:
         message = "\n".join([content_id, *(values[name] for name in self.FIELDS)])
         return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
 
-    def query(self, *, user_id: str, session_id: str, content_id: str, max_resolution: str) -> str:
+    def query(self, *, user_id: str, session_id: str, content_id: str, max_resolution: str, media_asset_id: str) -> str:
         values = {
             "user": user_id,
             "session": session_id,
             "resolution": max_resolution,
+            "media": media_asset_id,
             "expires": str(int(time.time()) + self.ttl_seconds),
         }
         return urlencode({**values, "signature": self._signature(content_id, values)})
@@ -110,5 +114,6 @@ class StreamUrlSigner:
             session_id=values["session"],
             content_id=content_id,
             max_resolution=values["resolution"],
+            media_asset_id=values["media"],
             expires=expires,
         )

@@ -2,25 +2,31 @@
 CMAF HLS like any upload, shared by every demo title.
 
 ``reelhouse demo seed`` (which ``scripts/run`` calls) processes ``media/demo/720p.mp4`` (a generated
-test pattern with a tone, made by ``scripts/make-demo-media``) into ``<MEDIA_DIR>/demo/test-pattern``
-the first time, keeps it there, registers it as one media asset and points every demo title that
-has no media of its own at it. Titles playing it last as long as it does, so the player's resume
-and Continue Watching can be seen. Real media an administrator gave a title is never replaced.
+test pattern with a tone, made by ``scripts/make-demo-media``) in the media work directory the first
+time, publishes it to the media store under ``demo/test-pattern`` as the worker publishes a job's
+output (the manifest last), registers it as one media asset and points every demo title that has
+no media of its own at it. Titles playing it last as long as it does, so the player's resume and
+Continue Watching can be seen. Real media an administrator gave a title is never replaced.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
+import msgspec
 from sqlalchemy import select, update
 
 from reelhouse.assets.models import MediaAsset
+from reelhouse.assets.store import MediaObjectNotFound
 from reelhouse.catalog.demo import DEMO_TITLES
 from reelhouse.catalog.models import Content
-from reelhouse.media import EncoderSettings, MediaManifest, process_media_in_subprocess, read_manifest
+from reelhouse.media import EncoderSettings, MediaManifest, process_media_in_subprocess
+from reelhouse.media.manifest import MANIFEST_FILENAME
 
 if TYPE_CHECKING:
     from reelhouse.assets.services import MediaService
@@ -36,28 +42,36 @@ DEMO_STORAGE_KEY = "demo/test-pattern"
 DEMO_ENCODER = EncoderSettings(preset="veryfast")
 
 
-async def demo_manifest(store: MediaStore, source: Path = DEMO_SOURCE) -> MediaManifest | None:
+async def demo_manifest(store: MediaStore, work_dir: Path, source: Path = DEMO_SOURCE) -> MediaManifest | None:
     """The processed demo media, made the first time it is asked for; None without the source clip."""
-    destination = store.path(DEMO_STORAGE_KEY)
-    made, source_exists = await anyio.to_thread.run_sync(_made_already, destination, source)
+    made = await _made_already(store)
     if made is not None:
         return made
-    if not source_exists:
+    if not await anyio.Path(source).is_file():
         return None
-    return await process_media_in_subprocess(source, destination, settings=DEMO_ENCODER)
+    scratch = work_dir / f"demo-{uuid.uuid4().hex[:12]}"
+    try:
+        manifest = await process_media_in_subprocess(source, scratch / "output", settings=DEMO_ENCODER)
+        # Whatever an interrupted earlier publish left (it has no manifest, or it would have been found).
+        await store.delete_prefix(DEMO_STORAGE_KEY)
+        await store.publish_tree(scratch / "output", DEMO_STORAGE_KEY, last=(MANIFEST_FILENAME,))
+    finally:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(scratch, ignore_errors=True))
+    return manifest
 
 
-def _made_already(destination: Path, source: Path) -> tuple[MediaManifest | None, bool]:
-    """The demo media if processed already, and whether its source clip is there."""
-    if (destination / "manifest.json").is_file():
-        return read_manifest(destination), True
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    return None, source.is_file()
+async def _made_already(store: MediaStore) -> MediaManifest | None:
+    """The demo media's manifest if it is in the store (published last, so the rest is there too)."""
+    try:
+        data = await store.read_bytes(f"{DEMO_STORAGE_KEY}/{MANIFEST_FILENAME}")
+    except MediaObjectNotFound:
+        return None
+    return msgspec.json.decode(data, type=MediaManifest)
 
 
-async def give_demo_titles_media(uow: UnitOfWork, media: MediaService, store: MediaStore) -> list[str]:
+async def give_demo_titles_media(uow: UnitOfWork, media: MediaService, store: MediaStore, work_dir: Path) -> list[str]:
     """Point the demo titles without media at the shared demo asset; one line saying what happened."""
-    manifest = await demo_manifest(store)
+    manifest = await demo_manifest(store, work_dir)
     if manifest is None:
         return [f"demo media: no {DEMO_SOURCE} (scripts/make-demo-media makes it); demo titles have no video"]
     session = uow.session
