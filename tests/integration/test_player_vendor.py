@@ -56,6 +56,22 @@ async def test_hls_js_is_served_with_the_players_policy(make_client: ClientFacto
         assert "unsafe-eval" not in response.headers["content-security-policy"]
 
 
+async def test_segments_served_off_the_api_are_allowed_by_the_players_policy(
+    make_client: ClientFactory, vendor_dir: Path
+) -> None:
+    """With MEDIA_PUBLIC_BASE_URL the page loads segments from that origin: the video element
+    natively (media-src) and hls.js by fetching them (connect-src)."""
+    base = {"MEDIA_ENCRYPTION": "aes-128", "MEDIA_PUBLIC_BASE_URL": "https://cdn.example.com:8443/reelhouse/media"}
+    async with make_client(PLAYER_VENDOR_DIR=str(vendor_dir), **base) as client:
+        page = await client.get("/player/")
+        library = await client.get(f"{VENDOR}/hls.min.js")
+    for response in (page, library):
+        policy = csp_directives(response.headers["content-security-policy"])
+        assert policy["media-src"] == "'self' blob: https://cdn.example.com:8443"
+        assert policy["connect-src"] == "'self' ws: wss: https://cdn.example.com:8443"
+        assert policy["script-src"] == "'self'"
+
+
 async def test_only_hls_js_built_files_are_served(make_client: ClientFactory, vendor_dir: Path) -> None:
     async with make_client(PLAYER_VENDOR_DIR=str(vendor_dir)) as client:
         for name in ("hls-demo.js", "hls.js", "..%2Fhls-demo.js", "package.json"):

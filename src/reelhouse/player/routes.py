@@ -9,13 +9,15 @@ installed: the page then plays natively only).
 
 Every answer carries a strict Content-Security-Policy: scripts, styles and workers from this
 origin only (no inline script, no eval), media from this origin and from ``blob:`` (hls.js feeds
-the video element through Media Source Extensions), posters from anywhere over HTTPS.
+the video element through Media Source Extensions), and from ``MEDIA_PUBLIC_BASE_URL``'s origin
+when segments are served there (fetched by hls.js too), posters from anywhere over HTTPS.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio
 from litestar import Router, get
@@ -26,7 +28,10 @@ from litestar.static_files import create_static_files_router
 from reelhouse.platform.errors import NotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from litestar import Response
+    from litestar.types import AfterRequestHookHandler
 
     from reelhouse.config import PlayerSettings
 
@@ -43,21 +48,28 @@ VENDOR_FILES = {
     "hls.worker.js.map": "application/json",
 }
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: https:",
-        "media-src 'self' blob:",
-        "worker-src 'self'",
-        "connect-src 'self' ws: wss:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-    ]
-)
+
+def content_security_policy(media_origins: Sequence[str] = ()) -> str:
+    """The player's policy; ``media_origins`` also serve segments (``MEDIA_PUBLIC_BASE_URL``'s
+    origin), which the video element (natively) and hls.js (by fetching them) load from there."""
+    media = "".join(f" {origin}" for origin in media_origins)
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data: https:",
+            f"media-src 'self' blob:{media}",
+            "worker-src 'self'",
+            f"connect-src 'self' ws: wss:{media}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
 _OPT = {"exclude_from_auth": True, "exclude_from_rate_limit": True}
 
 
@@ -66,14 +78,17 @@ class HlsJsNotInstalled(NotFound):
     default_detail = "hls.js is not installed on this server; the player plays HLS natively only."
 
 
-async def _security_headers(response: Response[object]) -> Response[object]:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
+def _security_headers(policy: str) -> AfterRequestHookHandler:
+    async def add(response: Response[object]) -> Response[object]:
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    return add
 
 
-def vendor_router(vendor_dir: Path) -> Router:
+def vendor_router(vendor_dir: Path, policy: str) -> Router:
     """hls.js's built files at ``/player/vendor/<name>``, from where the scripts installed it."""
 
     @get("/{name:str}", name="player-vendor")
@@ -89,24 +104,27 @@ def vendor_router(vendor_dir: Path) -> Router:
     return Router(
         path=VENDOR_PATH.removeprefix(PLAYER_PATH),  # inside the player's router
         route_handlers=[vendor_file],
-        after_request=_security_headers,
+        after_request=_security_headers(policy),
         cache_control=CacheControlHeader(no_cache=True),
         opt=_OPT,
         include_in_schema=False,
     )
 
 
-def player_router(settings: PlayerSettings) -> Router:
-    """The player under ``/player`` (``/player/`` answers ``index.html``) and hls.js under ``/player/vendor``."""
+def player_router(settings: PlayerSettings, media_base_url: str = "") -> Router:
+    """The player under ``/player`` (``/player/`` answers ``index.html``) and hls.js under ``/player/vendor``;
+    ``media_base_url`` (``MEDIA_PUBLIC_BASE_URL``): where else segments come from."""
+    parts = urlsplit(media_base_url)
+    policy = content_security_policy([f"{parts.scheme}://{parts.netloc}"] if parts.netloc else [])
     static = create_static_files_router(
         path="/",
         directories=[STATIC_DIR],
         html_mode=True,
         name="player",
-        after_request=_security_headers,
+        after_request=_security_headers(policy),
         cache_control=CacheControlHeader(no_cache=True),
         opt=_OPT,
         include_in_schema=False,
         tags=["Player"],
     )
-    return Router(path=PLAYER_PATH, route_handlers=[vendor_router(Path(settings.vendor_dir)), static])
+    return Router(path=PLAYER_PATH, route_handlers=[vendor_router(Path(settings.vendor_dir), policy), static])
