@@ -1,5 +1,13 @@
 # Reelhouse API image: `docker compose up` (see docker-compose.yml) or
 #   docker build -t reelhouse . && docker run -e DATABASE_URL=... -e REDIS_URL=... -e JWT_SECRET=... -p 8000:8000 reelhouse
+
+# hls.js for the web player: the version pinned in package-lock.json, installed with npm in a stage
+# of its own; only its built files (and its licence) reach the image, which has no Node.js.
+FROM node:20-slim AS player-vendor
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,6 +37,13 @@ COPY litestar.toml ./
 COPY db ./db
 COPY src ./src
 COPY media/demo ./media/demo
+# The files /player/vendor/ serves (4 of hls.js's 30 MB), where the app looks for them by default
+# (PLAYER_VENDOR_DIR: the checkout's node_modules/hls.js/dist), with the package's licence.
+COPY --from=player-vendor /build/node_modules/hls.js/LICENSE /build/node_modules/hls.js/package.json ./node_modules/hls.js/
+COPY --from=player-vendor \
+    /build/node_modules/hls.js/dist/hls.min.js /build/node_modules/hls.js/dist/hls.min.js.map \
+    /build/node_modules/hls.js/dist/hls.worker.js /build/node_modules/hls.js/dist/hls.worker.js.map \
+    ./node_modules/hls.js/dist/
 RUN python -m compileall -q src db \
     && mkdir -p /app/var/media \
     && chown -R reelhouse:reelhouse /app/var

@@ -47,6 +47,46 @@ ensure_venv() {
 
 is_root() { [[ "$(id -u)" -eq 0 ]]; }
 
+NODE_MODULES="$REPO_ROOT/node_modules"
+NODE_STAMP="$NODE_MODULES/.reelhouse-install"
+
+# ensure_node_modules [prod|all]: the pinned npm packages of package-lock.json in node_modules
+# (`npm ci`): prod is hls.js, which the web player serves at /player/vendor/; all adds the
+# development ones (tus-js-client for tests/node). Re-run only when package-lock.json or the wanted
+# set changed. Node.js and npm are installed when missing and we are root on Debian; otherwise, or
+# when npm fails, it says what is missing and carries on: the player then plays HLS natively only.
+ensure_node_modules() {
+    local want="${1:-all}" wanted have_hash="" have_set=""
+    if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+        apt_install nodejs npm || true
+    fi
+    if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+        say "Node.js and npm are not installed (Debian: apt-get install nodejs npm as root): no hls.js, so the web player plays HLS natively only, and the tus-js-client test is skipped"
+        return 0
+    fi
+    if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)'; then
+        say "Node.js 18 or newer is needed for the npm packages; node is $(node --version): the web player plays HLS natively only"
+        return 0
+    fi
+    wanted="$(sha256sum "$REPO_ROOT/package-lock.json" | cut -d' ' -f1)"
+    if [[ -f "$NODE_STAMP" ]]; then
+        read -r have_hash have_set <"$NODE_STAMP" || true
+    fi
+    # An install with the development packages also serves a production one.
+    [[ "$want" == "prod" && "$have_set" == "all" ]] && want="all"
+    if [[ "$have_hash" == "$wanted" && "$have_set" == "$want" ]]; then
+        return 0
+    fi
+    local args=(ci --no-audit --no-fund --loglevel=error)
+    [[ "$want" == "prod" ]] && args+=(--omit=dev)
+    say "installing the npm packages of package-lock.json into node_modules (npm ${args[*]})"
+    if (cd "$REPO_ROOT" && npm "${args[@]}" >&2); then
+        printf '%s %s\n' "$wanted" "$want" >"$NODE_STAMP"
+    else
+        say "npm ci failed: without hls.js the web player plays HLS natively only"
+    fi
+}
+
 apt_updated=0
 apt_install() {
     is_root || return 1

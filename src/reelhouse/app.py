@@ -187,7 +187,8 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         app_config.route_handlers.append(
             metrics_controller(lambda: refresh_live_sessions(streams), settings.server.metrics_token)
         )
-        app_config.route_handlers.append(player_router())  # the reference web player at /player
+        # The reference web player at /player (segments may come from MEDIA_PUBLIC_BASE_URL too).
+        app_config.route_handlers.append(player_router(settings.player, settings.media.public_base_url))
         app_config.route_handlers.append(swagger_ui.assets_router())  # Swagger UI's scripts and styles
         app_config.dependencies.update(components.dependencies())
         app_config.dependencies.update(

@@ -339,6 +339,16 @@ def media_store_target(media: MediaSettings, media_dir: str) -> MediaStoreTarget
 
 
 @dataclass(frozen=True)
+class PlayerSettings:
+    """The reference web player at ``/player``."""
+
+    #: Where hls.js's built files are (``hls.min.js``, ``hls.worker.js``), served at ``/player/vendor/``;
+    #: empty: ``node_modules/hls.js/dist`` in the checkout, where ``scripts/run`` and ``scripts/test``
+    #: install it. Without them the player plays HLS natively only.
+    vendor_dir: str = setting("PLAYER_VENDOR_DIR", "")
+
+
+@dataclass(frozen=True)
 class NotificationSettings:
     #: smtp://user:pass@host:port?starttls=true (or smtps:// for TLS from the start); empty: .eml files.
     smtp_url: str = setting("SMTP_URL", "", secret=True)
@@ -377,6 +387,7 @@ class Settings:
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    player: PlayerSettings = field(default_factory=PlayerSettings)
 
     @property
     def is_production(self) -> bool:
@@ -397,6 +408,7 @@ SECTIONS: dict[str, type[Any]] = {
     "playback": PlaybackSettings,
     "notifications": NotificationSettings,
     "media": MediaSettings,
+    "player": PlayerSettings,
 }
 
 T = TypeVar("T")
@@ -630,6 +642,8 @@ def _url_password(url: str) -> str | None:
 
 #: The checkout this code runs from (``src/reelhouse/config.py`` -> the folder holding ``src``).
 CHECKOUT_DIR = Path(__file__).resolve().parents[2]
+#: Where ``npm ci`` (run by ``scripts/run``, ``scripts/test`` and the image build) puts hls.js's built files.
+HLS_JS_DIST = str(CHECKOUT_DIR / "node_modules" / "hls.js" / "dist")
 
 
 def reelhouse_home(environ: dict[str, str]) -> Path:
@@ -682,11 +696,13 @@ def load_settings(
     var_dir = Path(_under(root, settings.var_dir))
     playback = sections["playback"]
     media = sections["media"]
+    player = sections["player"]
     settings = _replace(
         settings,
         var_dir=str(var_dir),
         playback=_replace(playback, media_dir=_under(root, playback.media_dir)),
         media=_replace(media, work_dir=_under(root, media.work_dir) if media.work_dir else str(var_dir / "media-work")),
+        player=_replace(player, vendor_dir=_under(root, player.vendor_dir) if player.vendor_dir else HLS_JS_DIST),
     )
     database = sections["database"]
     database = DatabaseSettings(

@@ -5,7 +5,9 @@ plan's highest rendition with heartbeats on the playback websocket, and sees its
 devices panel. A second browser signs in to the same account and plays the same title: the
 first page stops its video and says why (the stream limit), and the second is offered the
 position the first one reached. The devices panel then stops the second stream from the first
-browser, and the second page says so. Runs on the embedded backends and on PostgreSQL + Redis.
+browser, and the second page says so. The second browser asks for hls.js (``?engine=hlsjs``) where
+the server has none (its /player/vendor/ answers 404): it plays natively and says so. Runs on the
+embedded backends and on PostgreSQL + Redis (``test_player_hlsjs.py`` plays with hls.js).
 
 Chromium is the system one (``/usr/bin/chromium``, Debian package ``chromium``, which
 ``scripts/test`` installs when it can); Playwright only drives it (never ``playwright install``).
@@ -14,179 +16,30 @@ Screenshots of every step land in the test's ``tmp_path``/screenshots.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from conftest import ROOT, build_settings, reset_state
-from servers import running_servers, server_environ
+from .pages import (
+    EVICTION_MESSAGE,
+    TITLE,
+    VIEWER_EMAIL,
+    VIEWER_PASSWORD,
+    WAIT_MS,
+    Shots,
+    add_one_screen_plan,
+    live_sessions,
+    play_title,
+    video_time,
+    wait_for,
+)
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Route
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--mute-audio",
-    "--autoplay-policy=no-user-gesture-required",
-]
-ADMIN_EMAIL = "root@example.com"
-ADMIN_PASSWORD = "browser-admin-password-0123"
-VIEWER_EMAIL = "viewer@example.com"
-VIEWER_PASSWORD = "correct horse battery"
-TITLE = "The Lighthouse Keeper's Daughter"  # a free demo title (catalog/demo.py)
-HEARTBEAT_SECONDS = 2
-WAIT_MS = 20_000
-
-EVICTION_MESSAGE = "Your plan allows 1 screen at once. Playback stopped because another device started watching."
-
-
-@pytest.fixture
-def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """One uvicorn process with the demo data and demo media (as ``scripts/run`` has them)."""
-    settings: dict[str, str] = {
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "ADMIN_EMAIL": ADMIN_EMAIL,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "HEARTBEAT_INTERVAL_SECONDS": str(HEARTBEAT_SECONDS),
-        "PROGRESS_FLUSH_SECONDS": "1",
-        # As scripts/run has it: demo titles last as long as the demo clip (processed as HLS), and resume.
-        "RESUME_MIN_DURATION_SECONDS": "0",
-    }
-    shared = None
-    if backend == "postgres":
-        prefix = f"{request.getfixturevalue('redis_key_prefix')}-browser"
-        settings |= {
-            "DATABASE_URL": request.getfixturevalue("postgres_url"),
-            "DATABASE_MIGRATE_ON_STARTUP": "false",
-            "REDIS_URL": request.getfixturevalue("redis_url"),
-            "REDIS_KEY_PREFIX": prefix,
-        }
-        shared = build_settings(
-            DATABASE_URL=settings["DATABASE_URL"], REDIS_URL=settings["REDIS_URL"], REDIS_KEY_PREFIX=prefix
-        )
-        asyncio.run(reset_state(shared))
-    environ = server_environ(tmp_path, **settings)
-    seed = subprocess.run(
-        [str(Path(sys.executable).parent / "reelhouse"), "demo", "seed"],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert seed.returncode == 0, seed.stdout + seed.stderr
-    assert "demo media: 44 titles given the" in seed.stdout, seed.stdout
-    try:
-        with running_servers(environ, 1, tmp_path) as (url,):
-            yield url
-    finally:
-        if shared is not None:
-            asyncio.run(reset_state(shared))
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing (Debian: apt-get install chromium; scripts/test installs it as root)"
-        # In CI the browser is installed by scripts/test, so its absence is a failure, never a skip.
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is a dev dependency: pip install -e .[dev]"
-    )
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,  # Playwright gives every launch a fresh, temporary user-data dir
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.text}"
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def add_one_screen_plan(url: str) -> None:
-    """An administrator adds "Solo": everything, up to 1080p, on one screen at a time."""
-    with httpx.Client(base_url=url, timeout=10) as client:
-        token = ok(client.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))["token"]
-        plan = {
-            "name": "Solo",
-            "price": 699,
-            "validity_days": 30,
-            "access_level": "premium",
-            "max_devices_allowed": 1,
-            "resolution": "1080p",
-            "description": "Everything in full HD on one screen.",
-        }
-        ok(client.post("/api/v1/admin/plans", json=plan, headers={"Authorization": f"Bearer {token}"}), 201)
-
-
-class Shots:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir()
-        self.count = 0
-
-    def __call__(self, page: Page, name: str) -> Path:
-        self.count += 1
-        path = self.folder / f"{self.count:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
-
-
-def live_sessions(url: str, page: Page) -> list[dict[str, Any]]:
-    token = page.evaluate("() => JSON.parse(localStorage.getItem('reelhouse.player')).token")
-    response = httpx.get(f"{url}/api/v1/playback/sessions", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-    sessions: list[dict[str, Any]] = ok(response)["sessions"]
-    return sessions
-
-
-def wait_for(condition: Any, what: str, seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def play_title(page: Page) -> None:
-    page.click(".tab[data-view=home]")
-    page.fill("#search-q", "Lighthouse")
-    page.click("#search-form button[type=submit]")
-    page.locator("#catalog-list .card", has_text=TITLE).first.locator(".poster").click()
-
-
-def video_time(page: Page) -> float:
-    return float(page.evaluate("() => document.getElementById('video').currentTime"))
 
 
 def test_two_browsers_one_screen(server: str, browser: Browser, tmp_path: Path) -> None:
@@ -246,7 +99,15 @@ def test_two_browsers_one_screen(server: str, browser: Browser, tmp_path: Path) 
     second_context = browser.new_context(viewport={"width": 1280, "height": 900})
     second = second_context.new_page()
     second.on("pageerror", lambda error: errors.append(str(error)))
-    second.goto(f"{url}/player/")
+    # This browser asks for hls.js, which this server lacks here (as without `npm ci`): it plays natively.
+    refused_vendor: list[str] = []
+
+    def without_hls_js(route: Route) -> None:
+        refused_vendor.append(route.request.url)
+        route.fulfill(status=404, content_type="application/problem+json", body='{"code": "hls_js_not_installed"}')
+
+    second.route("**/player/vendor/**", without_hls_js)
+    second.goto(f"{url}/player/?engine=hlsjs")
     second.fill("#sign-in-form input[name=email]", VIEWER_EMAIL)
     second.fill("#sign-in-form input[name=password]", VIEWER_PASSWORD)
     second.click("#sign-in-form button[type=submit]")
@@ -272,6 +133,10 @@ def test_two_browsers_one_screen(server: str, browser: Browser, tmp_path: Path) 
     )
     (now_playing,) = wait_for(lambda: live_sessions(url, second), "the second stream")
     assert now_playing["session_id"] != stream["session_id"]
+    assert [httpx.URL(address).path for address in refused_vendor] == ["/player/vendor/hls.min.js"]
+    assert second.text_content("#player-engine") == "native HLS"
+    assert second.evaluate("() => typeof window.Hls") == "undefined"
+    assert "/manifest.m3u8?" in second.evaluate("() => document.getElementById('video').currentSrc")
     shot(second, "resumed")
 
     # --- the devices panel of the first browser stops the second browser's stream ---

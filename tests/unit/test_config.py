@@ -104,6 +104,13 @@ class TestPrecedence:
         assert settings.media.ingest_allow_private is True
         assert settings.media.encoder_preset == "superfast"
 
+    def test_hls_js_is_served_from_the_checkouts_node_modules_unless_set(self, load, tmp_path):
+        assert load().player.vendor_dir == str(ROOT / "node_modules" / "hls.js" / "dist")
+        assert load({"PLAYER_VENDOR_DIR": "/srv/hls"}).player.vendor_dir == "/srv/hls"
+        # A relative one is taken under the Reelhouse home, like MEDIA_DIR.
+        home = {"REELHOUSE_HOME": str(tmp_path)}
+        assert load({**home, "PLAYER_VENDOR_DIR": "vendor/hls"}).player.vendor_dir == str(tmp_path / "vendor/hls")
+
     def test_an_unknown_encoder_preset_is_refused(self, load):
         with pytest.raises(SettingsError, match="MEDIA_ENCODER_PRESET must be one of"):
             load({"MEDIA_ENCODER_PRESET": "fastest"})

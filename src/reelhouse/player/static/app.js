@@ -1,11 +1,15 @@
-// Reelhouse reference web player: plain JavaScript, no build step, no dependencies.
+// Reelhouse reference web player: plain JavaScript, no build step.
 //
 // Talks to the API on this origin (/api/v1) with the bearer token kept in localStorage.
-// Playback: POST /playback/sessions grants a stream; the signed master playlist (stream_url)
-// lists the renditions the plan allows, and the highest one's progressive MP4 plays in <video>
-// directly (the media routes answer byte ranges). While it plays, the playback websocket
-// (ws_url) gets a heartbeat every heartbeat_interval_seconds with the real position and state;
-// a `terminated` notice or a 4001-4007 close stops the video and says why; any other drop
+// Playback: POST /playback/sessions grants a stream; the signed HLS master playlist (stream_url)
+// lists the renditions the plan allows. The browser plays it natively when it can (Safari,
+// Chromium); otherwise, or when hls.js is asked for (?engine=hlsjs, or "Player" in the page),
+// hls.js plays it through Media Source Extensions with adaptive bitrate, and the page lists the
+// renditions to pick from. hls.js is the pinned npm package the server serves at /player/vendor/
+// (404 when it is not installed: then only native HLS plays). While a title plays, the playback
+// websocket (ws_url) gets a heartbeat every heartbeat_interval_seconds with the real position and
+// state; a `terminated` notice or a 4001-4007 close stops the video and says why, and so does a
+// playlist or segment refused with 403 (its problem document names the reason); any other drop
 // reconnects with the same playback token (the same stream, never a second one).
 //
 // Catalog text only ever reaches the page through textContent: no innerHTML with data, no eval.
@@ -16,6 +20,11 @@
   const STORE = "reelhouse.player";
   // Video events that send a heartbeat at once (besides the regular interval).
   const VIDEO_EVENTS = ["play", "playing", "waiting", "pause", "seeked"];
+  const HLS_JS_URL = "/player/vendor/hls.min.js";
+  const HLS_WORKER_URL = "/player/vendor/hls.worker.js"; // a worker from this origin: no blob: workers
+  const HLS_TYPE = "application/vnd.apple.mpegurl";
+  // What plays the HLS stream: "auto" (native when the browser can, else hls.js), "native" or "hlsjs".
+  const ENGINES = ["auto", "native", "hlsjs"];
   const $ = (id) => document.getElementById(id);
 
   // --- state ----------------------------------------------------------------------------------
@@ -31,13 +40,23 @@
     titles: new Map(), // content id -> title, for the devices list
     catalogOffset: 0,
     view: "home",
+    engine: ENGINES.includes(saved.engine) ? saved.engine : "auto",
   };
+  // ?engine=hlsjs (or native, auto) in the page's URL picks it as "Player" in the page does (kept).
+  const askedEngine = new URLSearchParams(location.search).get("engine");
+  if (ENGINES.includes(askedEngine)) state.engine = askedEngine;
   let playback = null; // the current Playback, if any
 
   function persist() {
     localStorage.setItem(
       STORE,
-      JSON.stringify({ token: state.token, refresh: state.refresh, user: state.user, deviceId: state.deviceId }),
+      JSON.stringify({
+        token: state.token,
+        refresh: state.refresh,
+        user: state.user,
+        deviceId: state.deviceId,
+        engine: state.engine,
+      }),
     );
   }
   persist();
@@ -438,15 +457,19 @@
         return "Playback was stopped from another device (Devices list).";
       case "invalid_token":
         return "This playback session is no longer valid. Press play to start again.";
+      case "resolution_not_allowed":
+        return "Your plan no longer includes this quality, and nothing lower was left to play.";
+      case "stream_ended":
+        return "This stream has ended. Press play to start again.";
       default:
         return "Playback stopped.";
     }
   }
 
   // The signed master playlist lists the renditions the plan allows (lowest first), each as
-  // `<rendition>/index.m3u8?<signed query>`. The video element plays the master playlist itself
-  // (HLS, with adaptive bitrate); reading it first tells a refusal (403 with its reason) apart and
-  // names the best rendition the player may switch up to.
+  // `<rendition>/index.m3u8?<signed query>`. The video element (natively) or hls.js plays the
+  // master playlist itself, with adaptive bitrate; reading it first tells a refusal (403 with its
+  // reason) apart and names the best rendition the player may switch up to.
   async function bestRendition(streamUrl) {
     const response = await fetch(streamUrl, { cache: "no-store" });
     if (!response.ok) {
@@ -472,6 +495,54 @@
     return { url: streamUrl, name: parts[parts.length - 2] || "" };
   }
 
+  // --- what plays the stream: native HLS or hls.js ------------------------------------------------
+
+  let hlsJsLoading = null;
+  // hls.js from this server (a pinned npm package); null when it is not installed (404) or unusable.
+  function loadHlsJs() {
+    if (window.Hls) return Promise.resolve(window.Hls);
+    hlsJsLoading ??= new Promise((resolve) => {
+      const script = document.createElement("script");
+      script.src = HLS_JS_URL;
+      script.addEventListener("load", () => resolve(window.Hls || null));
+      script.addEventListener("error", () => {
+        script.remove();
+        hlsJsLoading = null; // ask again on the next play
+        resolve(null);
+      });
+      document.head.append(script);
+    });
+    return hlsJsLoading;
+  }
+
+  // "native", "hls.js", or null when this browser cannot play HLS at all here.
+  async function chooseEngine(video) {
+    const native = video.canPlayType(HLS_TYPE) !== "";
+    if (state.engine !== "hlsjs" && native) return "native";
+    const Hls = await loadHlsJs();
+    if (Hls && Hls.isSupported()) return "hls.js";
+    if (native) {
+      notify("hls.js is not available here, so the browser plays the stream itself.");
+      return "native";
+    }
+    return null;
+  }
+
+  function renditionName(level, streamUrl) {
+    // Rendition playlists are <rendition>/index.m3u8: the folder is the server's name (480p, 4k).
+    try {
+      const parts = new URL(level.uri || level.url, streamUrl).pathname.split("/");
+      if (parts.length > 2 && parts[parts.length - 2]) return parts[parts.length - 2];
+    } catch {
+      // fall through to the height
+    }
+    return level.height ? `${level.height}p` : "?";
+  }
+
+  function megabits(bitsPerSecond) {
+    return `${(bitsPerSecond / 1e6).toFixed(bitsPerSecond < 1e7 ? 1 : 0)} Mb/s`;
+  }
+
   class Playback {
     constructor(content, grant) {
       this.content = content;
@@ -482,6 +553,8 @@
       this.reconnectTimer = null;
       this.attempts = 0;
       this.interval = Math.max(1, grant.heartbeat_interval_seconds || 15);
+      this.hls = null; // the hls.js player, when hls.js plays the stream
+      this.mediaRecoveries = 0;
       this.over = false; // the stream has ended, for whatever reason
       this.onVideoEvent = () => this.heartbeat();
       this.onEnded = () => this.stop("Finished. Pick another title, or play it again.");
@@ -495,6 +568,22 @@
       for (const type of VIDEO_EVENTS) video.addEventListener(type, this.onVideoEvent);
       video.addEventListener("ended", this.onEnded);
       window.addEventListener("online", this.onOnline);
+      if (this.grant.engine === "hls.js") {
+        await this.attachHlsJs(startAt);
+        if (this.over) return;
+      } else {
+        await this.attachNative(startAt);
+      }
+      this.connect();
+      try {
+        await video.play();
+      } catch {
+        if (!this.over) status("Press play to start.");
+      }
+    }
+
+    async attachNative(startAt) {
+      const video = this.video;
       video.src = this.grant.rendition.url;
       if (startAt > 0) {
         await new Promise((resolve) => {
@@ -503,12 +592,106 @@
         });
         video.currentTime = Math.min(startAt, Math.max(0, (video.duration || startAt) - 0.5));
       }
-      this.connect();
-      try {
-        await video.play();
-      } catch {
-        status("Press play to start.");
+    }
+
+    // hls.js with adaptive bitrate (its default, "Auto"); resolves once the master playlist is read.
+    attachHlsJs(startAt) {
+      const Hls = window.Hls;
+      const hls = new Hls({ workerPath: HLS_WORKER_URL, startPosition: startAt > 0 ? startAt : -1 });
+      this.hls = hls;
+      const ready = new Promise((resolve) => {
+        hls.once(Hls.Events.MANIFEST_PARSED, resolve);
+        this.onFatal = resolve;
+      });
+      hls.on(Hls.Events.MANIFEST_PARSED, () => this.showRenditions());
+      hls.on(Hls.Events.LEVEL_SWITCHED, () => this.showRenditions());
+      hls.on(Hls.Events.ERROR, (_, data) => this.onHlsError(data));
+      hls.loadSource(this.grant.rendition.url);
+      hls.attachMedia(this.video);
+      return ready;
+    }
+
+    // The renditions hls.js may switch between, the one playing, and the user's pick (or Auto).
+    showRenditions() {
+      const hls = this.hls;
+      if (!hls || this.over) return;
+      const url = this.grant.rendition.url;
+      const playing = hls.levels[hls.currentLevel];
+      const playingName = playing ? renditionName(playing, url) : "";
+      $("player-quality").textContent = playingName;
+      const auto = el("option", playingName ? `Auto (${playingName})` : "Auto");
+      auto.value = "-1";
+      const options = hls.levels.map((level, index) => {
+        const size = level.width && level.height ? `${level.width}x${level.height}` : "";
+        const text = [renditionName(level, url), size, megabits(level.bitrate)].filter(Boolean).join(" · ");
+        const option = el("option", index === hls.currentLevel ? `${text} (playing)` : text);
+        option.value = String(index);
+        return option;
+      });
+      const select = $("player-rendition");
+      select.replaceChildren(auto, ...options);
+      select.value = hls.autoLevelEnabled ? "-1" : String(hls.manualLevel);
+      $("player-rendition-label").hidden = false;
+    }
+
+    // A pick from the quality list: that rendition from now on (the buffer is dropped), or Auto.
+    pickRendition(index) {
+      if (!this.hls || this.over) return;
+      if (index < 0) {
+        this.hls.loadLevel = -1; // Auto: adaptive bitrate again from the next segment, no rebuffering
+      } else {
+        this.hls.currentLevel = index;
       }
+      this.showRenditions();
+    }
+
+    async onHlsError(data) {
+      if (this.over) return;
+      const Hls = window.Hls;
+      const status = data.response && data.response.code;
+      const url = (data.context && data.context.url) || (data.frag && data.frag.url) || data.url;
+      if (status === 403 && url) {
+        // Refused: the problem document names the reason, the same one the websocket gives. A
+        // session that ended (another device, stopped, signed out, ...) stops playback here at
+        // once, in case the socket's notice never arrives; hls.js skips a rendition above a
+        // lowered plan cap (resolution_not_allowed) by itself, unless nothing else is left.
+        const reason = await this.whyRefused(url);
+        if (this.over) return;
+        if (reason && (reason !== "resolution_not_allowed" || data.fatal)) {
+          this.end(reason);
+          this.settle();
+          return;
+        }
+      }
+      if (!data.fatal) {
+        console.warn("hls.js:", data.details);
+        return;
+      }
+      console.error("hls.js fatal error:", data.type, data.details, status || "", url || "");
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR && this.mediaRecoveries < 2) {
+        this.mediaRecoveries += 1;
+        this.hls.recoverMediaError();
+        return;
+      }
+      this.stop(`Playback failed (${data.details}). Press play to try again.`); // frees the screen too
+      this.settle();
+    }
+
+    // The `code` of a refused playlist or segment's problem document; null when it answers now.
+    async whyRefused(url) {
+      try {
+        const response = await fetch(url, { cache: "no-store" });
+        if (response.ok) return null;
+        const problem = await response.json().catch(() => ({}));
+        return problem.code || "stream_ended";
+      } catch {
+        return null;
+      }
+    }
+
+    // hls.js gave up before the master playlist was read: begin() stops waiting.
+    settle() {
+      if (this.onFatal) this.onFatal();
     }
 
     position() {
@@ -602,6 +785,11 @@
 
     teardown() {
       this.over = true;
+      if (this.hls) {
+        this.hls.destroy();
+        this.hls = null;
+      }
+      $("player-rendition-label").hidden = true;
       clearInterval(this.timer);
       clearTimeout(this.reconnectTimer);
       window.removeEventListener("online", this.onOnline);
@@ -724,9 +912,20 @@
     $("player").hidden = false;
     $("player-title").textContent = content.title;
     $("player-quality").textContent = "";
+    $("player-engine").textContent = "";
+    $("player-rendition-label").hidden = true;
     status("Starting…");
     message("");
     window.scrollTo({ top: 0, behavior: "instant" });
+
+    // Before a screen is taken: can this browser play HLS, natively or with hls.js?
+    const engine = await chooseEngine($("video"));
+    if (!engine) {
+      status("Not started");
+      message("This browser cannot play HLS: it has no native HLS, and hls.js is not available on this server.");
+      return;
+    }
+    $("player-engine").textContent = engine === "hls.js" ? `hls.js ${window.Hls.version}` : "native HLS";
 
     const body = { content_id: content.id, device_id: state.deviceId, device_name: deviceName() };
     let grant;
@@ -758,7 +957,8 @@
       api("DELETE", `/playback/sessions/${encodeURIComponent(grant.session_id)}`).catch(() => {});
       return;
     }
-    $("player-quality").textContent = grant.rendition.name;
+    grant.engine = engine;
+    if (engine === "native") $("player-quality").textContent = grant.rendition.name;
     if (grant.evicted && grant.evicted.length) {
       notify(`To make room, playback stopped on ${grant.evicted.map((e) => e.device_name || e.device_id).join(", ")}.`);
     }
@@ -832,6 +1032,15 @@
     $("search-form").addEventListener("submit", (event) => { event.preventDefault(); loadCatalog(true); });
     for (const id of ["search-genre", "search-level", "search-sort"]) $(id).addEventListener("change", () => loadCatalog(true));
     $("catalog-more").addEventListener("click", () => loadCatalog(false));
+    $("engine-choice").value = state.engine;
+    $("engine-choice").addEventListener("change", (event) => {
+      state.engine = event.target.value;
+      persist();
+      if (playback && !playback.over) notify("The new player setting applies from the next title you play.", true);
+    });
+    $("player-rendition").addEventListener("change", (event) => {
+      if (playback) playback.pickRendition(Number(event.target.value));
+    });
     $("player-stop").addEventListener("click", () => {
       if (playback && !playback.over) playback.stop(null);
       playback = null;
