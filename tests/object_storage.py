@@ -3,7 +3,9 @@
 ``running_s3()`` starts ``python -m moto.server`` (the ``moto[server]`` dev extra), waits until it
 answers, yields it and always stops it. Each test run (each xdist worker) starts its own the first
 time a test asks for one; every user creates a bucket of its own (``new_bucket``), so nothing is
-shared between tests. moto keeps everything in memory and accepts any credentials.
+shared between tests. moto keeps everything in memory and accepts any credentials. Its blanket
+CORS headers are off (``MOTO_DISABLE_GLOBAL_CORS``): as on S3, a page on another origin reads a
+bucket only as far as the bucket's own CORS rules allow (``allow_cross_origin_reads``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,18 @@ class OwnS3:
         response = httpx.put(f"{self.endpoint_url}/{bucket}?policy", content=json.dumps(policy), timeout=10)
         assert response.status_code in (200, 204), response.text
 
+    def allow_cross_origin_reads(self, bucket: str, origin: str) -> None:
+        """A bucket CORS rule letting pages on ``origin`` GET (and HEAD) its objects, as a web
+        player's hls.js does when segments come from the store or a CDN in front of it."""
+        rules = (
+            '<CORSConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><CORSRule>'
+            f"<AllowedOrigin>{origin}</AllowedOrigin><AllowedMethod>GET</AllowedMethod>"
+            "<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><MaxAgeSeconds>600</MaxAgeSeconds>"
+            "</CORSRule></CORSConfiguration>"
+        )
+        response = httpx.put(f"{self.endpoint_url}/{bucket}?cors", content=rules, timeout=10)
+        assert response.status_code in (200, 204), response.text
+
     def settings(self, bucket: str, prefix: str = "media") -> dict[str, str]:
         """The app's settings for ``bucket`` on this server."""
         return {
@@ -86,6 +100,7 @@ def running_s3() -> Iterator[OwnS3]:
         [sys.executable, "-m", "moto.server", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_DISABLE_GLOBAL_CORS": "true"},
     )
     server = OwnS3(port, process)
     try:

@@ -21,6 +21,8 @@ from .pages import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, HEARTBE
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+HLS_JS_DIST = ROOT / "node_modules" / "hls.js" / "dist"
+
 
 @pytest.fixture
 def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -68,6 +70,15 @@ def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
     finally:
         if shared is not None:
             asyncio.run(reset_state(shared))
+
+
+@pytest.fixture
+def hls_js_installed() -> None:
+    if not (HLS_JS_DIST / "hls.min.js").is_file():
+        missing = f"hls.js is not installed in {HLS_JS_DIST}: run `npm ci` (scripts/test does)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
 
 
 @pytest.fixture

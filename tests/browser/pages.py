@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, WebSocketRoute
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,9 +66,15 @@ def add_one_screen_plan(url: str) -> None:
         ok(client.post("/api/v1/admin/plans", json=plan, headers=headers), 201)
 
 
-def add_uploaded_title(url: str, name: str, video: bytes, chunk_bytes: int = 1024 * 1024) -> str:
+def add_uploaded_title(
+    url: str,
+    name: str,
+    video: bytes,
+    chunk_bytes: int = 1024 * 1024,
+    renditions: tuple[str, ...] = ("480p", "720p"),
+) -> str:
     """An administrator adds a published title and uploads its video with tus (in chunks), then
-    waits until its media is processed; the title's id."""
+    waits until its media is processed into ``renditions``; the title's id."""
     headers = {"Authorization": f"Bearer {admin_token(url)}"}
     tus = {**headers, "Tus-Resumable": "1.0.0"}
     with httpx.Client(base_url=url, timeout=30) as client:
@@ -102,7 +108,7 @@ def add_uploaded_title(url: str, name: str, video: bytes, chunk_bytes: int = 102
             "the uploaded video to be processed",
             seconds=180,
         )
-        assert [r["resolution"] for r in media["renditions"]] == ["480p", "720p"], media
+        assert tuple(r["resolution"] for r in media["renditions"]) == renditions, media
     return content_id
 
 
@@ -180,3 +186,20 @@ def play_title(page: Page, title: str = TITLE, search: str = "Lighthouse") -> No
 
 def video_time(page: Page) -> float:
     return float(page.evaluate("() => document.getElementById('video').currentTime"))
+
+
+def hold_back_stream_endings(route: WebSocketRoute) -> None:
+    """The playback socket as a dead connection leaves it: the page never hears that its stream ended."""
+    server = route.connect_to_server()
+    server.on_message(lambda message: None if '"terminated"' in str(message) else route.send(message))
+    server.on_close(lambda code, reason: None)
+
+
+def start_elsewhere(url: str, page: Page, content_id: str) -> dict[str, Any]:
+    """The same account starts the title on a television through the API (the plan has one screen)."""
+    token = page.evaluate("() => JSON.parse(localStorage.getItem('reelhouse.player')).token")
+    body = {"content_id": content_id, "device_id": "living-room-tv", "device_name": "Television"}
+    response = httpx.post(
+        f"{url}/api/v1/playback/sessions", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    return ok(response, 201)

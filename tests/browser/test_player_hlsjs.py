@@ -21,7 +21,6 @@ test in ``test_player.py`` covers PostgreSQL + Redis.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,21 +36,21 @@ from .pages import (
     Shots,
     add_one_screen_plan,
     add_uploaded_title,
+    hold_back_stream_endings,
     live_sessions,
-    ok,
     play_title,
     sign_in,
     sign_up,
+    start_elsewhere,
     subscribe_to_solo,
     wait_for,
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Response, WebSocketRoute
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 pytestmark = pytest.mark.slow
 
-HLS_JS_DIST = ROOT / "node_modules" / "hls.js" / "dist"
 UPLOADED_TITLE = "Harbour Lights"
 # The page's own record of what went wrong: CSP violations (hls.js must need no eval and no blob: worker).
 WATCH_CSP = """
@@ -65,15 +64,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 def hls_js_version() -> str:
     version: str = json.loads((ROOT / "package.json").read_text())["dependencies"]["hls.js"]
     return version
-
-
-@pytest.fixture
-def hls_js_installed() -> None:
-    if not (HLS_JS_DIST / "hls.min.js").is_file():
-        missing = f"hls.js is not installed in {HLS_JS_DIST}: run `npm ci` (scripts/test does)"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
 
 
 class Watched:
@@ -145,23 +135,6 @@ def pick_the_other_rendition(page: Page) -> tuple[str, str]:
     value = next(value for value, label in renditions(page) if label.startswith(other))
     page.select_option("#player-rendition", value)
     return value, other
-
-
-def hold_back_stream_endings(route: WebSocketRoute) -> None:
-    """The playback socket as a dead connection leaves it: the page never hears that its stream ended."""
-    server = route.connect_to_server()
-    server.on_message(lambda message: None if '"terminated"' in str(message) else route.send(message))
-    server.on_close(lambda code, reason: None)
-
-
-def start_elsewhere(url: str, page: Page, content_id: str) -> dict[str, Any]:
-    """The same account starts the title on a television through the API (the plan has one screen)."""
-    token = page.evaluate("() => JSON.parse(localStorage.getItem('reelhouse.player')).token")
-    body = {"content_id": content_id, "device_id": "living-room-tv", "device_name": "Television"}
-    response = httpx.post(
-        f"{url}/api/v1/playback/sessions", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
-    )
-    return ok(response, 201)
 
 
 @pytest.mark.parametrize("backend", ["embedded"])

@@ -23,6 +23,13 @@
   const HLS_JS_URL = "/player/vendor/hls.min.js";
   const HLS_WORKER_URL = "/player/vendor/hls.worker.js"; // a worker from this origin: no blob: workers
   const HLS_TYPE = "application/vnd.apple.mpegurl";
+  // hls.js's forward buffer, in seconds of media: it loads the next segment only while less than
+  // maxMaxBufferLength is buffered ahead (its 60 MB maxBufferSize lifts the target above
+  // maxBufferLength for any video bitrate below 30 Mb/s). With encrypted media on a CDN this is
+  // what keeps playback close to the session: once the session ends, the page plays at most what
+  // it buffered (16 s + the segment in flight) and the rest of the key period it holds a key for;
+  // the next key is refused, and the page stops and says why.
+  const HLS_BUFFER = { maxBufferLength: 12, maxMaxBufferLength: 16 };
   // What plays the HLS stream: "auto" (native when the browser can, else hls.js), "native" or "hlsjs".
   const ENGINES = ["auto", "native", "hlsjs"];
   const $ = (id) => document.getElementById(id);
@@ -597,7 +604,7 @@
     // hls.js with adaptive bitrate (its default, "Auto"); resolves once the master playlist is read.
     attachHlsJs(startAt) {
       const Hls = window.Hls;
-      const hls = new Hls({ workerPath: HLS_WORKER_URL, startPosition: startAt > 0 ? startAt : -1 });
+      const hls = new Hls({ ...HLS_BUFFER, workerPath: HLS_WORKER_URL, startPosition: startAt > 0 ? startAt : -1 });
       this.hls = hls;
       const ready = new Promise((resolve) => {
         hls.once(Hls.Events.MANIFEST_PARSED, resolve);
@@ -649,7 +656,9 @@
       if (this.over) return;
       const Hls = window.Hls;
       const status = data.response && data.response.code;
-      const url = (data.context && data.context.url) || (data.frag && data.frag.url) || data.url;
+      // A refused key names its own URL (the API's); the segment it was for may be on a CDN.
+      const keyUrl = data.details === Hls.ErrorDetails.KEY_LOAD_ERROR && data.response && data.response.url;
+      const url = keyUrl || (data.context && data.context.url) || (data.frag && data.frag.url) || data.url;
       if (status === 403 && url) {
         // Refused: the problem document names the reason, the same one the websocket gives. A
         // session that ended (another device, stopped, signed out, ...) stops playback here at
