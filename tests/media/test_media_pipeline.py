@@ -35,7 +35,7 @@ from reelhouse.media import (
 )
 from reelhouse.media.manifest import MASTER_PLAYLIST_FILENAME
 from reelhouse.media.pipeline import PARTIAL_PREFIX, JobProgress, MediaJob, staging_directory_for, worker_command
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 from .clips import CLIP_FPS, CLIP_SECONDS, TEST_ENCODER, ProcessedClip, frame_times, make_test_clip
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import msgspec
 
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 MANIFEST_FILENAME = "manifest.json"
 #: Playlists written beside the files with relative URIs, for local tools (ffmpeg, a file server, the tests).

@@ -57,7 +57,7 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 
 from reelhouse.media import MediaManifest, Rendition, read_manifest, render_master, render_media
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
 from reelhouse.platform.jwt import InvalidToken
 from reelhouse.platform.requests import OWN_INPUT_CHECKS
