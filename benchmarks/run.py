@@ -522,7 +522,7 @@ async def machine() -> dict[str, Any]:
     }  # fmt: skip
 
 
-STEPS = ("http", "admission", "flood", "players", "eviction")
+STEPS = ("http", "admission", "media", "flood", "players", "eviction")
 SERVER_DESCRIPTIONS = {
     "uvicorn": "uvicorn (uvloop, httptools, websockets-sansio), --no-access-log, no websocket compression, "
     "pings every 60 s, one process; ceiling app the same",
