@@ -10,7 +10,9 @@ run per rung or a long ``filter_complex``), puts each keyframe exactly on the
 language, reports progress from the frames' own timestamps instead of parsing
 ``-progress`` output, and raises FFmpeg's errors as exceptions with their
 codes. The heavy work still runs outside the event loop: ``pipeline`` starts it
-in a child process.
+in a child process. It is as fast as the ffmpeg CLI encoding the same ladder
+(``scripts/bench --only media``): codecs use frame threading as the CLI does,
+and the rungs share one AAC encode.
 
 Each rendition goes through FFmpeg's HLS muxer in fMP4 mode: an ``init.mp4``
 and 4 s ``seg_NNNNN.m4s`` segments. The keyframes every 2 s are forced IDR
