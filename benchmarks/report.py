@@ -96,8 +96,9 @@ def _media_rows(raw: dict[str, Any], ping: float | None) -> list[Row]:
         _row("transcode", "Transcode speed: the ffmpeg CLI's time for the same ladder / ours", ratio, "x",
              ">= 0.9", lambda: _f(ratio) >= 0.9 and bool(transcode.get("ffmpeg_ok")),
              detail=f"{transcode.get('source_seconds')} s of 1280x720 at preset {transcode.get('preset')}: ours "
-             f"{transcode.get('ours_seconds')} s, ffmpeg {transcode.get('ffmpeg_seconds')} s, "
-             f"{transcode.get('realtime_factor')}x real time")
+             f"{transcode.get('ours_seconds')} s, ffmpeg {transcode.get('ffmpeg_seconds')} s "
+             f"(CPU {transcode.get('ours_cpu_seconds')} s and {transcode.get('ffmpeg_cpu_seconds')} s, load average "
+             f"{transcode.get('load_average_before')} before), {transcode.get('realtime_factor')}x real time")
     )  # fmt: skip
     return rows
 

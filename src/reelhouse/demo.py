@@ -10,7 +10,8 @@ from sqlalchemy import select
 from reelhouse.accounts.models import User
 from reelhouse.accounts.services import normalize_email
 from reelhouse.catalog.demo import seed_demo_catalog
-from reelhouse.plans.models import AccessLevel, Plan, Resolution
+from reelhouse.plans.models import AccessLevel, Plan
+from reelhouse.plans.resolutions import Resolution
 from reelhouse.player.demo_media import give_demo_titles_media
 
 if TYPE_CHECKING:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import io
 import math
@@ -34,7 +35,7 @@ from reelhouse.media import (
 )
 from reelhouse.media.manifest import MASTER_PLAYLIST_FILENAME
 from reelhouse.media.pipeline import PARTIAL_PREFIX, JobProgress, MediaJob, staging_directory_for, worker_command
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 from .clips import CLIP_FPS, CLIP_SECONDS, TEST_ENCODER, ProcessedClip, frame_times, make_test_clip
 
@@ -238,6 +239,23 @@ class TestLadderAndPackaging:
                 assert container.streams.audio[0].codec_context.profile == "LC"
             assert rendition.codecs == f"avc1.6400{level:02x},mp4a.40.2"
             assert rendition.frame_rate == CLIP_FPS
+
+    def test_every_rendition_carries_the_same_whole_soundtrack(self, processed_hd: ProcessedClip) -> None:
+        packets_by_rendition = []
+        for rendition in processed_hd.manifest.renditions:
+            init, segments = _rendition_bytes(processed_hd, rendition.directory)
+            data = init + b"".join(segments)
+            with av.open(io.BytesIO(data), "r", format="mp4") as container:
+                packets_by_rendition.append([bytes(p) for p in container.demux(audio=0) if p.size])
+            with av.open(io.BytesIO(data), "r", format="mp4") as container:
+                frames = list(container.decode(audio=0))
+            assert {(f.sample_rate, f.layout.name, f.format.name) for f in frames} == {(48_000, "stereo", "fltp")}
+            assert sum(f.samples for f in frames) / 48_000 == pytest.approx(CLIP_SECONDS, abs=0.05)
+            # The 440 Hz tone is there (lavfi's sine peaks at 1/8), not silence.
+            peak = max(max(abs(v) for v in array.array("f", bytes(f.planes[0]))[: f.samples]) for f in frames)
+            assert peak > 0.1, rendition.resolution
+        first, *others = packets_by_rendition
+        assert all(packets == first for packets in others), "switching renditions must not change the sound"
 
     def test_ffmpeg_plays_the_master_playlist_without_an_error(self, processed_hd: ProcessedClip) -> None:
         ffmpeg = shutil.which("ffmpeg")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reelhouse.media.ladder import ladder_for
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 
 def _sizes(width: int, height: int) -> list[tuple[Resolution, int, int]]:

@@ -7,7 +7,7 @@ import pytest
 from media_validation import PlaylistError, validate_master_playlist, validate_media_playlist
 from reelhouse.media.hls import SegmentKey, avc1_codec_string, mp4a_codec_string, render_master, render_media
 from reelhouse.media.manifest import MediaManifest, Rendition, Segment, SpriteSheet
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 
 def _rendition(resolution: Resolution, width: int, height: int, bandwidth: int, durations: list[float]) -> Rendition:

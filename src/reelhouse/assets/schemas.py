@@ -7,7 +7,7 @@ from typing import Literal
 
 from msgspec import Struct
 
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 MediaStatus = Literal["none", "queued", "processing", "ready", "failed"]
 

@@ -20,7 +20,7 @@ import msgspec
 
 from reelhouse.media.ladder import Rung
 from reelhouse.media.manifest import MediaManifest, Rendition, Segment
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 HLS_VERSION = 7  # fMP4 segments (EXT-X-MAP without I-frames-only) need at least 6
 INIT_FILENAME = "init.mp4"

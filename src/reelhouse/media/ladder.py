@@ -14,7 +14,7 @@ from typing import Final
 
 import msgspec
 
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 #: Every rendition carries the same audio: AAC-LC, stereo, 48 kHz, 128 kbit/s.
 AUDIO_CODEC: Final = "aac"

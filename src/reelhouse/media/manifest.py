@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 
 MANIFEST_FILENAME = "manifest.json"
 #: Playlists written beside the files with relative URIs, for local tools (ffmpeg, a file server, the tests).

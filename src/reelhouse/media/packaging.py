@@ -10,7 +10,9 @@ run per rung or a long ``filter_complex``), puts each keyframe exactly on the
 language, reports progress from the frames' own timestamps instead of parsing
 ``-progress`` output, and raises FFmpeg's errors as exceptions with their
 codes. The heavy work still runs outside the event loop: ``pipeline`` starts it
-in a child process.
+in a child process. It is as fast as the ffmpeg CLI encoding the same ladder
+(``scripts/bench --only media``): codecs use frame threading as the CLI does,
+and the rungs share one AAC encode.
 
 Each rendition goes through FFmpeg's HLS muxer in fMP4 mode: an ``init.mp4``
 and 4 s ``seg_NNNNN.m4s`` segments. The keyframes every 2 s are forced IDR
@@ -32,6 +34,7 @@ import av
 import av.container
 import msgspec
 from av.video.frame import PictureType
+from av.video.reformatter import VideoReformatter
 
 from reelhouse.media.artwork import ArtworkCollector
 from reelhouse.media.errors import TranscodeFailed, UnsupportedMedia
@@ -87,6 +90,25 @@ def _x264_options(rung: Rung, frame_rate: Fraction, settings: EncoderSettings) -
     return options
 
 
+def _configure_audio(codec_context: av.AudioCodecContext) -> None:
+    codec_context.sample_rate = AUDIO_SAMPLE_RATE
+    codec_context.layout = AUDIO_LAYOUT
+    codec_context.format = "fltp"
+    codec_context.bit_rate = AUDIO_BITRATE
+    codec_context.time_base = _AUDIO_TIME_BASE
+
+
+def _use_frame_threads(codec_context: av.CodecContext, threads: int = 0) -> None:
+    """Frame threading, as the ffmpeg CLI sets it (0 threads: as many as the codec picks for the CPU count).
+
+    PyAV opens every codec with slice threading. For libx264 that means sliced threads: each encode call
+    waits until its frame is done, so the rungs and the decoder take turns on the CPU instead of overlapping.
+    For the H.264 decoder it means one thread, as sources hold one slice per frame.
+    """
+    codec_context.thread_type = "AUTO"
+    codec_context.thread_count = threads
+
+
 class _RenditionWriter:
     """One rung's encoders and its HLS fMP4 muxer."""
 
@@ -104,6 +126,8 @@ class _RenditionWriter:
         self.directory = directory
         self.rung = rung
         self._closed = False
+        # One scaler for the whole rendition: ``frame.reformat`` would set up and free a scaling context per frame.
+        self._scaler = VideoReformatter()
         self.container = av.open(
             str(directory / _MUXER_PLAYLIST),
             "w",
@@ -124,16 +148,15 @@ class _RenditionWriter:
         self.video.height = rung.height
         self.video.pix_fmt = "yuv420p"
         self.video.codec_context.time_base = video_time_base
-        self.audio = (
-            self.container.add_stream(AUDIO_CODEC, rate=AUDIO_SAMPLE_RATE, layout=AUDIO_LAYOUT) if with_audio else None
-        )
+        _use_frame_threads(self.video.codec_context, settings.threads)
+        self.audio = self.container.add_stream(AUDIO_CODEC) if with_audio else None
         if self.audio is not None:
-            self.audio.bit_rate = AUDIO_BITRATE
-            self.audio.codec_context.time_base = _AUDIO_TIME_BASE
+            # Configured as the shared encoder is, so the stream describes (extradata, priming) the packets it gets.
+            _configure_audio(self.audio.codec_context)
 
     def write_video(self, frame: av.VideoFrame, pts: int, time_base: Fraction, keyframe: bool) -> None:
-        scaled = frame.reformat(
-            width=self.rung.width, height=self.rung.height, format="yuv420p", interpolation="BICUBIC"
+        scaled = self._scaler.reformat(
+            frame, width=self.rung.width, height=self.rung.height, format="yuv420p", interpolation="BICUBIC"
         )
         scaled.pts = pts
         scaled.time_base = time_base
@@ -141,14 +164,16 @@ class _RenditionWriter:
         scaled.pict_type = PictureType.I if keyframe else PictureType.NONE
         self.container.mux(self.video.encode(scaled))
 
-    def write_audio(self, frame: av.AudioFrame | None) -> None:
+    def write_audio(self, packets: list[av.Packet[av.AudioStream]]) -> None:
+        """Mux audio the shared encoder made (the muxer takes its own reference: the packets stay usable)."""
         if self.audio is not None:
-            self.container.mux(self.audio.encode(frame))
+            for packet in packets:
+                packet.stream = self.audio
+                self.container.mux_one(packet)
 
     def finish(self) -> None:
-        """Drain the encoders and write the last segment."""
+        """Drain the video encoder and write the last segment (the audio is drained by the shared encoder)."""
         self.container.mux(self.video.encode(None))
-        self.write_audio(None)
         self.close()
         (self.directory / _MUXER_PLAYLIST).unlink(missing_ok=True)
 
@@ -227,6 +252,7 @@ class _LadderTranscode:
         if video_in is None:
             raise UnsupportedMedia("the source has no video stream")
         self.video_in = video_in
+        _use_frame_threads(video_in.codec_context)
         self.audio_in = main_audio_stream(container)
         self.video_time_base = self.video_in.time_base or Fraction(1, 90_000)
         self.frame_rate = self.video_in.average_rate or self.video_in.guessed_rate or Fraction(25)
@@ -238,6 +264,11 @@ class _LadderTranscode:
         self.resampler = av.AudioResampler(
             format="fltp", layout=AUDIO_LAYOUT, rate=AUDIO_SAMPLE_RATE, frame_size=_AAC_FRAME_SIZE
         )
+        #: Every rendition carries the same audio: it is encoded once and its packets muxed into each.
+        self.audio_encoder: av.AudioCodecContext | None = None
+        if self.audio_in is not None:
+            self.audio_encoder = av.CodecContext.create(AUDIO_CODEC, "w")
+            _configure_audio(self.audio_encoder)
         #: Keyframes fall every KEYFRAME_INTERVAL from the first video frame, which need not be at zero
         #: (audio may start first); the segmenter cuts relative to that frame too.
         self.keyframe_grid_start: Fraction | None = None
@@ -274,6 +305,8 @@ class _LadderTranscode:
         if self.audio_samples is not None:
             for resampled in self.resampler.resample(None):
                 self._write_audio(resampled)
+        if self.audio_encoder is not None and self.audio_encoder.is_open:
+            self._mux_audio(self.audio_encoder.encode(None))
         if self.frames == 0:
             raise TranscodeFailed("the source's video has no decodable frames")
         for writer in self.writers:
@@ -317,9 +350,13 @@ class _LadderTranscode:
         samples = self.audio_samples or 0
         frame.pts = samples
         frame.time_base = _AUDIO_TIME_BASE
-        for writer in self.writers:
-            writer.write_audio(frame)
+        if self.audio_encoder is not None:
+            self._mux_audio(self.audio_encoder.encode(frame))
         self.audio_samples = samples + frame.samples
+
+    def _mux_audio(self, packets: list[av.Packet[av.AudioStream]]) -> None:
+        for writer in self.writers:
+            writer.write_audio(packets)
 
     def close(self) -> None:
         for writer in self.writers:

@@ -6,6 +6,8 @@ from advanced_alchemy.base import UUIDAuditBase
 from sqlalchemy import Boolean, CheckConstraint, Enum, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from reelhouse.plans.resolutions import Resolution
+
 
 class AccessLevel(enum.StrEnum):
     FREE = "free"
@@ -19,20 +21,6 @@ class AccessLevel(enum.StrEnum):
 
 #: Lowest first (a heartbeat compares ranks, so they are looked up, not recounted).
 _ACCESS_RANKS = {level: rank for rank, level in enumerate(AccessLevel)}
-
-
-class Resolution(enum.StrEnum):
-    SD_480P = "480p"
-    HD_720P = "720p"
-    FHD_1080P = "1080p"
-    UHD_4K = "4k"
-
-    @property
-    def rank(self) -> int:
-        return _RESOLUTION_RANKS[self]
-
-
-_RESOLUTION_RANKS = {resolution: rank for rank, resolution in enumerate(Resolution)}
 
 
 class StreamLimitPolicy(enum.StrEnum):

@@ -7,7 +7,8 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from reelhouse.plans.models import AccessLevel, Resolution, StreamLimitPolicy
+from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
+from reelhouse.plans.resolutions import Resolution
 from reelhouse.platform.requests import LINE_BREAKS_ALLOWED
 
 PlanName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]

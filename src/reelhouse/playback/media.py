@@ -69,7 +69,7 @@ from reelhouse.assets.store import MediaStoreError, StoredObject
 from reelhouse.media import MediaManifest, Rendition, SegmentKey, read_manifest, render_master, render_media
 from reelhouse.media.encryption import KEY_BYTES, MediaKeys, key_filename, key_period_of
 from reelhouse.media.manifest import MANIFEST_FILENAME, decode_manifest
-from reelhouse.plans.models import Resolution
+from reelhouse.plans.resolutions import Resolution
 from reelhouse.platform.errors import PROBLEM_JSON, DomainError, Forbidden, NotFound
 from reelhouse.platform.jwt import InvalidToken
 from reelhouse.platform.requests import OWN_INPUT_CHECKS

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from sqlalchemy import exists, select
 
-from reelhouse.plans.models import AccessLevel, Plan, Resolution, StreamLimitPolicy
+from reelhouse.plans.models import AccessLevel, Plan, StreamLimitPolicy
+from reelhouse.plans.resolutions import Resolution
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
 
 if TYPE_CHECKING:
