@@ -25,7 +25,7 @@ from helpers import in_app_loop
 from media_validation import validate_master_playlist, validate_media_playlist
 from reelhouse.media import read_manifest
 from reelhouse.media.encryption import decrypt_segment, encrypt_media
-from reelhouse.playback.media import ByteRange, RangeNotSatisfiable, parse_range
+from reelhouse.playback.media import ByteRange, MediaAccess, RangeNotSatisfiable, parse_range
 from reelhouse.playback.tokens import StreamUrlSigner
 
 PLAYBACK = "/api/v1/playback/sessions"
@@ -613,6 +613,35 @@ class TestPublicSegments:
             playlist = await fetch_text(client, stream.url("480p/index.m3u8"))
             assert "cdn.example.com" not in playlist
             assert f"seg_00000.m4s?{stream.query}" in playlist
+
+
+class TestMediaLookups:
+    async def test_requests_that_find_a_lookup_expired_share_one_query(self, world: World) -> None:
+        components = world.client.app.state.components
+        asked: list[object] = []
+
+        def counting_media(uow: Any) -> Any:
+            asked.append(uow)
+            return components.media(uow)
+
+        access = MediaAccess(
+            stream_urls=components.stream_urls,
+            streams=components.backends.streams,
+            grace_seconds=60,
+            store=components.media_store,
+            units=components.units,
+            media_for=counting_media,
+            keys=components.media_keys,
+        )
+
+        async def many_at_once() -> list[Any]:
+            return list(await asyncio.gather(*(access.ready_media(uuid.UUID(world.title)) for _ in range(20))))
+
+        found = in_app_loop(world.client, many_at_once)
+        assert len(asked) == 1
+        assert {media.asset_id for media in found} == {found[0].asset_id}
+        in_app_loop(world.client, many_at_once)
+        assert len(asked) == 1  # remembered for a couple of seconds
 
 
 class TestParseRange:

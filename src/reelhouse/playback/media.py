@@ -44,6 +44,7 @@ in one go in a worker thread (large files in pieces), never on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import stat
@@ -52,7 +53,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
@@ -76,7 +77,7 @@ from reelhouse.platform.requests import OWN_INPUT_CHECKS
 from reelhouse.playback.tokens import ExpiredStreamUrl, SignedStream, StreamUrlSigner
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from litestar.handlers import HTTPRouteHandler
     from litestar.types import Method, OperationIDCreator
@@ -86,6 +87,8 @@ if TYPE_CHECKING:
     from reelhouse.assets.store import MediaStore
     from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
     from reelhouse.playback.streams import StreamStore
+
+T = TypeVar("T")
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_TYPE = "video/mp4"
@@ -346,6 +349,7 @@ class MediaAccess:
         self._clock = clock
         self._current: dict[UUID, tuple[float, tuple[UUID, str] | None]] = {}
         self._assets: dict[UUID, tuple[float, str | None]] = {}
+        self._lookups: dict[tuple[str, UUID], asyncio.Future[Any]] = {}
         self._manifests: OrderedDict[UUID, tuple[MediaManifest, Mapping[str, frozenset[str]]]] = OrderedDict()
         self.segments = SegmentCache(segment_cache_bytes)
         self._keys = keys
@@ -374,29 +378,44 @@ class MediaAccess:
 
     async def _title_media(self, content_id: UUID) -> tuple[UUID, str] | None:
         """The title's current media (looked up at most every couple of seconds per instance)."""
-        now = self._clock()
         cached = self._current.get(content_id)
-        if cached is None or cached[0] < now:
-            async with self._units.begin() as uow:
-                asset = await self._media_for(uow).ready_media(content_id)
-            cached = (now + MEDIA_LOOKUP_SECONDS, (asset.id, asset.storage_key) if asset is not None else None)
-            if len(self._current) > 10_000:
-                self._current.clear()
-            self._current[content_id] = cached
-        return cached[1]
+        if cached is not None and cached[0] >= self._clock():
+            return cached[1]
+        return await self._single_flight(("title", content_id), lambda: self._look_up_title_media(content_id))
+
+    async def _look_up_title_media(self, content_id: UUID) -> tuple[UUID, str] | None:
+        async with self._units.begin() as uow:
+            asset = await self._media_for(uow).ready_media(content_id)
+        found = (asset.id, asset.storage_key) if asset is not None else None
+        if len(self._current) > 10_000:
+            self._current.clear()
+        self._current[content_id] = (self._clock() + MEDIA_LOOKUP_SECONDS, found)
+        return found
 
     async def _asset_key(self, asset_id: UUID) -> str | None:
         """Where a (possibly replaced) asset is stored, while it is kept."""
-        now = self._clock()
         cached = self._assets.get(asset_id)
-        if cached is None or cached[0] < now:
-            async with self._units.begin() as uow:
-                asset = await self._media_for(uow).asset(asset_id)
-            cached = (now + MEDIA_LOOKUP_SECONDS, asset.storage_key if asset is not None else None)
-            if len(self._assets) > 10_000:
-                self._assets.clear()
-            self._assets[asset_id] = cached
-        return cached[1]
+        if cached is not None and cached[0] >= self._clock():
+            return cached[1]
+        return await self._single_flight(("asset", asset_id), lambda: self._look_up_asset_key(asset_id))
+
+    async def _look_up_asset_key(self, asset_id: UUID) -> str | None:
+        async with self._units.begin() as uow:
+            asset = await self._media_for(uow).asset(asset_id)
+        found = asset.storage_key if asset is not None else None
+        if len(self._assets) > 10_000:
+            self._assets.clear()
+        self._assets[asset_id] = (self._clock() + MEDIA_LOOKUP_SECONDS, found)
+        return found
+
+    async def _single_flight(self, key: tuple[str, UUID], look_up: Callable[[], Awaitable[T]]) -> T:
+        """Requests that find the same entry expired wait for one lookup instead of each making
+        their own (a busy title would otherwise send a burst of queries every couple of seconds)."""
+        pending = self._lookups.get(key)
+        if pending is None:
+            pending = self._lookups[key] = asyncio.ensure_future(look_up())
+            pending.add_done_callback(lambda _: self._lookups.pop(key, None))
+        return await asyncio.shield(pending)
 
     async def ready_media(self, content_id: UUID) -> ReadyMedia:
         """The title's current ready media."""

@@ -336,6 +336,12 @@ return cjson.encode(live_sessions())
 """
 )
 
+# What a media request is judged by, in one command (cheaper for the client than a pipeline):
+# the session's fields, why it ended, and the user's resolution cap; all in the user's slot.
+_ACCESS = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
 # The index of users with live streams lives outside any user's slot, so it is only
 # ever touched by single-key commands. A user leaves it only if nobody re-added them
 # since the sweeper looked (the score is the time they were last added).
@@ -403,6 +409,7 @@ class RedisStreamStore:
         self._sweep_user = redis.register_script(_SWEEP_USER)
         self._live = redis.register_script(_LIVE)
         self._forget_idle_user = redis.register_script(_FORGET_IDLE_USER)
+        self._access = redis.register_script(_ACCESS)
 
     def _keys(self, user_id: str) -> list[str]:
         tag = f"{self._prefix}:{{{user_id}}}:streams"
@@ -563,13 +570,10 @@ class RedisStreamStore:
         return _text(raw) if raw else None
 
     async def access(self, user_id: str, session_id: str) -> StreamAccess:
-        # Three keys of one user's hash slot: one pipeline is one round trip, on a cluster too.
         session_prefix, ended_prefix, _ = self._common(user_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(f"{session_prefix}{session_id}")
-            pipe.get(f"{ended_prefix}{session_id}")
-            pipe.get(self._cap_key(user_id))
-            raw_session, raw_reason, raw_cap = await pipe.execute()
+        keys = [f"{session_prefix}{session_id}", f"{ended_prefix}{session_id}", self._cap_key(user_id)]
+        raw_fields, raw_reason, raw_cap = await self._access(keys=keys)
+        raw_session = dict(zip(raw_fields[::2], raw_fields[1::2], strict=True))
         session = None
         if raw_session:
             decoded = {_text(key): _text(value) for key, value in raw_session.items()}
