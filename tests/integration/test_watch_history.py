@@ -194,6 +194,9 @@ class TestLists:
         assert listed(body, "watch_history") == ["A", "C", "B"]
         assert (body["total"], body["limit"], body["offset"]) == (3, 20, 0)
         assert listed(page, "watch_history") == ["C"]
+        assert page["total"] == 3
+        past_the_end = (await client.get(HISTORY, params={"offset": 5}, headers=user.headers)).json()
+        assert (listed(past_the_end, "watch_history"), past_the_end["total"]) == ([], 3)
         assert (await client.get(HISTORY, params={"limit": 500}, headers=user.headers)).status_code == 422
 
     async def test_continue_watching_holds_only_resumable_unfinished_titles(self, client):

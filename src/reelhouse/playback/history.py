@@ -424,13 +424,21 @@ class WatchHistoryService:
                 WatchHistory.resume_position_seconds > 0,
             ]
         joined = select(WatchHistory).join(Content, Content.id == WatchHistory.content_id).where(*conditions)
-        total = await self.session.scalar(select(func.count()).select_from(joined.subquery())) or 0
-        entries = await self.session.scalars(
-            joined.options(contains_eager(WatchHistory.content).selectinload(Content.genres))
-            .order_by(WatchHistory.last_watched_at.desc(), WatchHistory.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
+        # The page and the total in one query (the total rides on every row as a window count).
+        rows = (
+            await self.session.execute(
+                joined.add_columns(func.count().over().label("total"))
+                .options(contains_eager(WatchHistory.content).selectinload(Content.genres))
+                .order_by(WatchHistory.last_watched_at.desc(), WatchHistory.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+        entries = [row[0] for row in rows]
+        if rows:
+            total = int(rows[0].total)
+        else:  # a page past the end: the total still counts
+            total = await self.session.scalar(select(func.count()).select_from(joined.subquery())) or 0
         entitlement = await self.entitlement(user_id)
         items = [HistoryItem(entry, accessible=entitlement.covers(entry.content.access_level)) for entry in entries]
         return items, total
