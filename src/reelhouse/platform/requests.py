@@ -19,7 +19,9 @@ strings go straight into SQL (``?genre=%00`` once reached PostgreSQL, which refu
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -128,33 +130,49 @@ def _validation_error(exc: msgspec.ValidationError, field: str) -> dict[str, str
     return field_error(field, readable_message(message))
 
 
+@dataclass(frozen=True, slots=True)
+class _FieldRule:
+    name: str
+    required: bool
+    line_breaks: bool
+    annotation: Any
+
+
+@functools.cache
+def _struct_rules(struct: type[msgspec.Struct]) -> tuple[tuple[_FieldRule, ...], frozenset[str]]:
+    """What the checks need of a body type, worked out once per type (inspecting a type costs far
+    more than checking a body)."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    annotations = {field.name: field.type for field in msgspec.structs.fields(struct)}
+    rules = tuple(
+        _FieldRule(field.encode_name, field.required, _allows_line_breaks(field.type), annotations[field.name])
+        for field in info.fields
+    )
+    ignored: frozenset[str] = getattr(struct, "ignored_fields", frozenset())
+    return rules, frozenset(rule.name for rule in rules) | ignored
+
+
 def _struct_errors(value: Any, struct: type[msgspec.Struct]) -> list[dict[str, str]]:
     if not isinstance(value, dict):
         return [field_error("", "A JSON object is required.")]
     errors: list[dict[str, str]] = []
-    info = msgspec.inspect.type_info(struct)
-    assert isinstance(info, msgspec.inspect.StructType)
-    known: set[str] = set()
-    for field in info.fields:
-        known.add(field.encode_name)
-        if field.encode_name not in value:
-            if field.required:
-                errors.append(field_error(field.encode_name, "This field is required."))
+    rules, allowed = _struct_rules(struct)
+    for rule in rules:
+        if rule.name not in value:
+            if rule.required:
+                errors.append(field_error(rule.name, "This field is required."))
             continue
-        raw = value[field.encode_name]
-        text_errors = _text_errors(raw, field.encode_name, line_breaks=_allows_line_breaks(field.type))
+        raw = value[rule.name]
+        text_errors = _text_errors(raw, rule.name, line_breaks=rule.line_breaks)
         if text_errors:
             errors.extend(text_errors)
             continue
-        annotation = next(f.type for f in msgspec.structs.fields(struct) if f.name == field.name)
         try:
-            msgspec.convert(raw, annotation, strict=True)
+            msgspec.convert(raw, rule.annotation, strict=True)
         except msgspec.ValidationError as exc:
-            errors.append(_validation_error(exc, field.encode_name))
-    ignored: frozenset[str] = getattr(struct, "ignored_fields", frozenset())
-    errors.extend(
-        field_error(str(name), "Unknown field.") for name in value if name not in known and name not in ignored
-    )
+            errors.append(_validation_error(exc, rule.name))
+    errors.extend(field_error(str(name), "Unknown field.") for name in value if name not in allowed)
     return errors
 
 
