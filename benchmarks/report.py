@@ -113,6 +113,7 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              lambda: True, ceiling=echo, detail=_ws_detail(raw.get("ceiling_ws_echo"))),
     ]  # fmt: skip
     for key, name, share in (
+        ("health", "GET /health (liveness)", 0.80),
         ("plans", "GET /api/v1/plans (anonymous)", 0.50),
         ("content", "GET /api/v1/content?limit=20 (anonymous)", 0.25),
         ("profile", "GET /api/v1/users/profile (signed in)", 0.25),

@@ -282,6 +282,8 @@ class Bench:
         self.record("ceiling_ws_echo", **echo)
 
     async def http(self) -> None:
+        await self.warm("health", self.api, "/health")
+        self.record("health", **await self.profiled("health", self.wrk("health", self.api, "/health")))
         await self.warm("plans", self.api, "/api/v1/plans")
         self.record("plans", **await self.profiled("plans", self.wrk("plans", self.api, "/api/v1/plans")))
         await self.warm("content", self.api, "/api/v1/content?limit=20")

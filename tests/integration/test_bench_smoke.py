@@ -20,6 +20,7 @@ SMOKE_TIMEOUT_SECONDS = 110
 SCENARIOS = {
     "ceiling_ping",
     "ceiling_ws_echo",
+    "health",
     "plans",
     "content",
     "profile",

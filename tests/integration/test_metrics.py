@@ -115,11 +115,14 @@ async def test_http_requests_are_counted_per_route_template(client):
     before = await scrape(client)
     missing = "/api/v1/content/00000000-0000-0000-0000-000000000000"
     assert (await client.get(missing)).status_code == 404
+    assert (await client.get("/api/v1/plans")).status_code == 200
     assert (await client.get("/health")).status_code == 200
     after = await scrape(client)
     template = "/api/v1/content/{content_id}"
     assert http_requests(after, "GET", template, 404) - http_requests(before, "GET", template, 404) == 1
-    assert http_requests(after, "GET", "/health", 200) - http_requests(before, "GET", "/health", 200) == 1
+    plans = "/api/v1/plans"
+    assert http_requests(after, "GET", plans, 200) - http_requests(before, "GET", plans, 200) == 1
+    assert http_requests(after, "GET", "/health", 200) == 0, "probes are not counted"
     assert http_requests(after, "GET", missing, 404) == 0, "paths are grouped by their template"
     assert http_requests(after, "GET", "/metrics", 200) == 0, "scrapes are not counted"
 

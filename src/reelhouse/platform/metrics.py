@@ -32,13 +32,15 @@ METRICS_PATH = "/metrics"
 
 def prometheus_config() -> PrometheusConfig:
     """HTTP request counts and durations per route template (not per URL: ids would explode the
-    label space). Websockets are left out: a socket is one long "request"; playback counts them."""
+    label space). Websockets are left out: a socket is one long "request"; playback counts them.
+    So are the probes (``/health``, ``/ready``) and the scrape itself: they would only count the
+    load balancer and Prometheus, and a liveness answer should cost next to nothing."""
     return PrometheusConfig(
         app_name="reelhouse",
         prefix="reelhouse_http",
         group_path=True,
         scopes={ScopeType.HTTP},
-        exclude=[f"^{METRICS_PATH}$"],
+        exclude=[f"^{METRICS_PATH}$", "^/health$", "^/ready$"],
     )
 
 
