@@ -22,6 +22,7 @@ from reelhouse.assets.models import MediaAsset, MediaJob, MediaJobStatus, MediaS
 from reelhouse.assets.repositories import MediaAssets, MediaJobs, MediaUploads
 from reelhouse.assets.schemas import MediaProblem, MediaState, PendingMedia, RenditionInfo
 from reelhouse.assets.sources import check_source_url
+from reelhouse.assets.store import outside_store
 from reelhouse.media import MediaManifest, UnsupportedMedia, looks_like_video
 from reelhouse.media.probe import SNIFF_BYTES
 from reelhouse.platform.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -272,7 +273,7 @@ class MediaService:
     async def _discard_asset(self, asset: MediaAsset) -> None:
         key = asset.storage_key
         await self.assets.remove(asset.id)
-        if not key.startswith("/"):  # shared directories outside MEDIA_DIR are never ours to delete
+        if not outside_store(key):
             self.uow.after_commit(lambda: self.store.remove(key))
 
     async def discard_retired(self, keep: timedelta) -> int:

@@ -94,6 +94,12 @@ class StoredObject:
     size: int
 
 
+def outside_store(key: str) -> bool:
+    """An absolute key names a directory outside the store (shared fixtures, demo media made
+    elsewhere): readable where it lies, never the store's to delete or to publish."""
+    return key.startswith("/")
+
+
 def check_key(key: str) -> str:
     """``key`` if it is a valid stored key; :class:`InvalidMediaKey` otherwise."""
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -218,10 +224,7 @@ class FileMediaStore:
         return self.path(key)
 
     def path(self, key: str) -> Path:
-        # An absolute key names a directory outside MEDIA_DIR: shared fixtures.
-        if key.startswith("/"):
-            return Path(key)
-        return self._file(key)
+        return Path(key) if outside_store(key) else self._file(key)
 
     def _temporary_beside(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -439,10 +442,10 @@ class S3MediaStore:
         return f"S3MediaStore(s3://{self.bucket}/{self.prefix}, endpoint={self.endpoint or 'AWS'!r})"
 
     def local_path(self, key: str) -> Path | None:
-        return Path(key) if key.startswith("/") else None
+        return Path(key) if outside_store(key) else None
 
     def path(self, key: str) -> Path:
-        if key.startswith("/"):
+        if outside_store(key):
             return Path(key)
         raise NoLocalPath(f"{check_key(key)} is in object storage, not on this machine")
 

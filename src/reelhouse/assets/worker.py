@@ -20,7 +20,6 @@ import contextlib
 import logging
 import random
 import shutil
-import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +43,7 @@ from reelhouse.media import (
 from reelhouse.media.encryption import MediaKeys, encrypt_media
 from reelhouse.media.manifest import MANIFEST_FILENAME
 from reelhouse.platform.errors import DomainError
+from reelhouse.platform.jobs import stopped_by_signals
 from reelhouse.platform.leases import Claimed, retry_delay
 
 if TYPE_CHECKING:
@@ -319,13 +319,7 @@ async def run_worker(worker: MediaWorker, *, once: bool = False, stop: asyncio.E
     its lease and restarted.
     """
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
-    try:
+    with stopped_by_signals(stop):
         while not stop.is_set():
             work = asyncio.create_task(worker.run_due())
             stopped = asyncio.create_task(stop.wait())
@@ -342,6 +336,3 @@ async def run_worker(worker: MediaWorker, *, once: bool = False, stop: asyncio.E
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), worker.settings.poll_seconds)
-    finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)

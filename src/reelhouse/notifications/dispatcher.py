@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from reelhouse.notifications.services import (
 )
 from reelhouse.notifications.templates import render
 from reelhouse.notifications.tokens import UnsubscribeTokens
+from reelhouse.platform.jobs import stopped_by_signals
 from reelhouse.platform.leases import LeasedQueue, retry_delay
 from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
 
@@ -230,37 +230,31 @@ async def run_worker(
     dispatcher = NotificationDispatcher(settings, db_config)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
     last_scan = 0.0
     try:
-        while not stop.is_set():
-            if loop.time() - last_scan >= REMINDER_SCAN_INTERVAL_SECONDS or last_scan == 0.0:
-                last_scan = loop.time()
+        with stopped_by_signals(stop):
+            while not stop.is_set():
+                if loop.time() - last_scan >= REMINDER_SCAN_INTERVAL_SECONDS or last_scan == 0.0:
+                    last_scan = loop.time()
+                    try:
+                        await enqueue_due_reminders(dispatcher.units, settings)
+                    except Exception:
+                        logger.exception("queueing subscription reminders failed; trying again later")
                 try:
-                    await enqueue_due_reminders(dispatcher.units, settings)
+                    report = await dispatcher.dispatch_due()
+                    if report.handled:
+                        logger.info(
+                            "notifications: %s sent, %s to retry, %s failed, %s skipped",
+                            report.sent,
+                            report.retried,
+                            report.failed,
+                            report.skipped,
+                        )
                 except Exception:
-                    logger.exception("queueing subscription reminders failed; trying again later")
-            try:
-                report = await dispatcher.dispatch_due()
-                if report.handled:
-                    logger.info(
-                        "notifications: %s sent, %s to retry, %s failed, %s skipped",
-                        report.sent,
-                        report.retried,
-                        report.failed,
-                        report.skipped,
-                    )
-            except Exception:
-                logger.exception("dispatching notifications failed; trying again shortly")
-            if once:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.notifications.poll_seconds)
+                    logger.exception("dispatching notifications failed; trying again shortly")
+                if once:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), settings.notifications.poll_seconds)
     finally:
-        for signum in handled:
-            loop.remove_signal_handler(signum)
         await db_config.get_engine().dispose()

@@ -66,7 +66,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 
-from reelhouse.assets.store import MediaStoreError, StoredObject
+from reelhouse.assets.store import MediaStoreError, StoredObject, outside_store
 from reelhouse.media import MediaManifest, Rendition, SegmentKey, read_manifest, render_master, render_media
 from reelhouse.media.encryption import KEY_BYTES, MediaKeys, key_filename, key_period_of
 from reelhouse.media.manifest import MANIFEST_FILENAME, decode_manifest
@@ -438,7 +438,7 @@ class MediaAccess:
         return await self._open(asset_id, key)
 
     async def _open(self, asset_id: UUID, key: str) -> ReadyMedia:
-        directory = self._store.path(key) if key.startswith("/") else self._store.local_path(key)
+        directory = self._store.local_path(key)
         known = self._manifests.get(asset_id)
         if known is None:
             try:
@@ -495,7 +495,7 @@ class MediaAccess:
         """The rendition's directory under ``MEDIA_PUBLIC_BASE_URL`` when its files are served
         there: only encrypted media in the media store (never media in the clear, whose segments
         must check the session, nor directories outside the store)."""
-        if not self._public_base or media.manifest.encryption is None or media.storage_key.startswith("/"):
+        if not self._public_base or media.manifest.encryption is None or outside_store(media.storage_key):
             return None
         return f"{self._public_base}/{quote(media.storage_key)}/{quote(rendition.directory)}"
 
