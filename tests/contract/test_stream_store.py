@@ -301,12 +301,12 @@ class TestUnknownAndCaps:
         assert gone.reason == EndReason.ADMIN
 
     async def test_a_users_resolution_cap_is_kept_per_user_and_replaced_by_the_latest(self, streams):
-        assert await streams.resolution_cap("u1") is None
+        assert (await streams.access("u1", "any")).resolution_cap is None
         await streams.set_resolution_cap("u1", "4k")
         await streams.set_resolution_cap("u1", "720p")
         await streams.set_resolution_cap("u2", "1080p")
-        assert await streams.resolution_cap("u1") == "720p"
-        assert await streams.resolution_cap("u2") == "1080p"
+        assert (await streams.access("u1", "any")).resolution_cap == "720p"
+        assert (await streams.access("u2", "any")).resolution_cap == "1080p"
 
     async def test_access_reads_the_session_why_it_ended_and_the_cap_together(self, streams):
         tv = stream("u1", "tv")

@@ -355,11 +355,11 @@ class MediaAccess:
         self._keys = keys
         self._public_base = public_base_url.rstrip("/")
 
-    async def check_live(self, content_id: UUID, signed: SignedStream) -> Resolution:
+    async def check_live(self, content_id: UUID, signed: SignedStream, cap: Resolution) -> Resolution:
         """The stream's cap now, or a 403 with the reason the stream ended (one store round trip).
 
-        The cap is the plan's at the start (signed into the URL), lowered since when the plan
-        changed to a lower resolution (the stream goes on at the renditions still allowed).
+        The cap is the plan's at the start (``cap``, signed into the URL), lowered since when the
+        plan changed to a lower resolution (the stream goes on at the renditions still allowed).
         """
         access = await self._streams.access(signed.user_id, signed.session_id)
         session = access.session
@@ -369,7 +369,6 @@ class MediaAccess:
         if session.last_heartbeat_at < time.time() * 1000 - self._grace_ms:
             # Silent past the grace period: the sweeper ends it shortly; it is over already.
             raise stream_ended("expired")
-        cap = signed_cap(signed)
         try:
             lowered = Resolution(access.resolution_cap) if access.resolution_cap else cap
         except ValueError:
@@ -463,12 +462,12 @@ class MediaAccess:
         """The request's live stream, or a 403 that says why not."""
         query = _signed_query(request)
         signed = verify_stream_url(self.stream_urls, content_id, query)
-        signed_cap(signed)
+        cap = signed_cap(signed)
         try:
             asset_id = UUID(signed.media_asset_id)
         except ValueError:
             raise InvalidStreamSignature() from None
-        return LiveStream(query, await self.check_live(content_id, signed), asset_id)
+        return LiveStream(query, await self.check_live(content_id, signed, cap), asset_id)
 
     def media_playlist(self, media: ReadyMedia, rendition: Rendition, signed: str) -> str:
         """A rendition's media playlist for one stream: every URI signed, and an EXT-X-KEY per key
@@ -524,25 +523,25 @@ class MediaAccess:
         key = (media.asset_id, rendition.resolution.value, name)
         data = self.segments.get(key)
         if data is None:
-            read = await self._read_small(media, f"{rendition.directory}/{name}")
-            if isinstance(read, int):  # larger than the cache takes: streamed in pieces
-                return await self.file_response(request, media, f"{rendition.directory}/{name}", SEGMENT_CACHE)
+            path = f"{rendition.directory}/{name}"
+            read = await self._read_small(media, path)
+            if not isinstance(read, bytes):  # larger than the cache takes: streamed in pieces
+                return await self.file_response(request, media, path, SEGMENT_CACHE, found=read)
             data = read
             self.segments.put(key, data)
         return _bytes_response(request, data, SEGMENT_TYPE, SEGMENT_CACHE)
 
-    async def _read_small(self, media: ReadyMedia, name: str) -> bytes | int:
-        """The file's bytes when the cache would keep it, else its size (404 when it is missing)."""
+    async def _read_small(self, media: ReadyMedia, name: str) -> bytes | StoredObject | None:
+        """The file's bytes when the cache would keep it; else what the store knows of it (``None``
+        for a file on this machine). 404 when it is missing."""
         limit = self.segments.max_file_bytes
         if media.directory is not None:
             read = await anyio.to_thread.run_sync(_read_small_file, media.directory / name, limit)
             if read is None:
                 raise MediaNotFound("This file of the title's media is missing.")
-            return read
+            return read if isinstance(read, bytes) else None
         found = await self._stat(media, name)
-        if found.size > limit:
-            return found.size
-        return await self._store.read_bytes(found.key)
+        return found if found.size > limit else await self._store.read_bytes(found.key)
 
     async def _stat(self, media: ReadyMedia, name: str) -> StoredObject:
         try:
@@ -554,25 +553,24 @@ class MediaAccess:
         return found
 
     async def file_response(
-        self, request: Request[Any, Any, Any], media: ReadyMedia, name: str, cache_control: str
+        self,
+        request: Request[Any, Any, Any],
+        media: ReadyMedia,
+        name: str,
+        cache_control: str,
+        found: StoredObject | None = None,
     ) -> ASGIResponse:
-        """A file of the media, streamed in pieces (a single byte range honoured)."""
+        """A file of the media, streamed in pieces (a single byte range honoured); ``found``: what
+        the store already said of it."""
         media_type = "image/jpeg" if name.endswith(".jpg") else SEGMENT_TYPE
         if media.directory is not None:
             return await _file_response(request, media.directory / name, media_type, cache_control)
-        found = await self._stat(media, name)
-        headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
-        byte_range = parse_range(request.headers.get("range"), found.size)
-        if byte_range is None:
-            status, start, length = HTTPStatus.OK, 0, found.size
-        else:
-            status, start, length = HTTPStatus.PARTIAL_CONTENT, byte_range.start, byte_range.length
-            headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{found.size}"
-        headers["Content-Length"] = str(length)
-        if _is_head(request) or length == 0:
-            return ASGIResponse(status_code=status, headers=headers, is_head_response=_is_head(request))
-        chunks = await self._store.read(found.key, start=start, end=start + length)
-        return ASGIStreamingResponse(iterator=chunks, status_code=status, headers=headers)
+        stored = found or await self._stat(media, name)
+        answer = RangedAnswer.of(request, stored.size, media_type, cache_control)
+        if answer.bodiless(request):
+            return answer.streamed(request, None)
+        chunks = await self._store.read(stored.key, start=answer.start, end=answer.start + answer.length)
+        return answer.streamed(request, chunks)
 
 
 def allowed(resolution: Resolution, cap: Resolution) -> bool:
@@ -619,39 +617,53 @@ def _text_response(request: Request[Any, Any, Any], body: str) -> ASGIResponse:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RangedAnswer:
+    """The status, headers and byte span of an answer for ``size`` bytes to this request's Range."""
+
+    status: HTTPStatus
+    start: int
+    length: int
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, request: Request[Any, Any, Any], size: int, media_type: str, cache_control: str) -> RangedAnswer:
+        headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
+        byte_range = parse_range(request.headers.get("range"), size)
+        if byte_range is None:
+            status, start, length = HTTPStatus.OK, 0, size
+        else:
+            status, start, length = HTTPStatus.PARTIAL_CONTENT, byte_range.start, byte_range.length
+            headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
+        headers["Content-Length"] = str(length)
+        return cls(status, start, length, headers)
+
+    def bodiless(self, request: Request[Any, Any, Any]) -> bool:
+        return _is_head(request) or self.length == 0
+
+    def streamed(self, request: Request[Any, Any, Any], chunks: AsyncIterator[bytes] | None) -> ASGIResponse:
+        """The answer, its body read from ``chunks`` (``None`` when :meth:`bodiless`)."""
+        if chunks is None or self.bodiless(request):
+            return ASGIResponse(status_code=self.status, headers=self.headers, is_head_response=_is_head(request))
+        return ASGIStreamingResponse(iterator=chunks, status_code=self.status, headers=self.headers)
+
+
 async def _file_response(
     request: Request[Any, Any, Any], path: Path, media_type: str, cache_control: str
 ) -> ASGIResponse:
     size = await anyio.to_thread.run_sync(_file_size, path)
     if size is None:
         raise MediaNotFound("This file of the title's media is missing.")
-    headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
-    byte_range = parse_range(request.headers.get("range"), size)
-    if byte_range is None:
-        status, start, length = HTTPStatus.OK, 0, size
-    else:
-        status, start, length = HTTPStatus.PARTIAL_CONTENT, byte_range.start, byte_range.length
-        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
-    headers["Content-Length"] = str(length)
-    if _is_head(request):
-        return ASGIResponse(status_code=status, headers=headers, is_head_response=True)
-    return ASGIStreamingResponse(iterator=read_slice(path, start, length), status_code=status, headers=headers)
+    answer = RangedAnswer.of(request, size, media_type, cache_control)
+    return answer.streamed(request, read_slice(path, answer.start, answer.length))
 
 
 def _bytes_response(request: Request[Any, Any, Any], data: bytes, media_type: str, cache_control: str) -> ASGIResponse:
-    size = len(data)
-    headers = {"Content-Type": media_type, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
-    byte_range = parse_range(request.headers.get("range"), size)
-    if byte_range is None:
-        status, body = HTTPStatus.OK, data
-    else:
-        status = HTTPStatus.PARTIAL_CONTENT
-        body = data[byte_range.start : byte_range.end + 1]
-        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
-    headers["Content-Length"] = str(len(body))
-    if _is_head(request):
-        return ASGIResponse(status_code=status, headers=headers, is_head_response=True)
-    return ASGIResponse(status_code=status, headers=headers, body=body)
+    answer = RangedAnswer.of(request, len(data), media_type, cache_control)
+    body = b"" if _is_head(request) else data[answer.start : answer.start + answer.length]
+    return ASGIResponse(
+        status_code=answer.status, headers=answer.headers, body=body, is_head_response=_is_head(request)
+    )
 
 
 def _problem(description: str) -> ResponseSpec:

@@ -146,8 +146,6 @@ class StreamStore(Protocol):
         """The highest rendition the user's streams may fetch now (their plan's), for every instance."""
         ...
 
-    async def resolution_cap(self, user_id: str) -> str | None: ...
-
     async def access(self, user_id: str, session_id: str) -> StreamAccess:
         """``get``, ``ended_reason`` and ``resolution_cap`` at once (one round trip)."""
         ...
@@ -565,10 +563,6 @@ class RedisStreamStore:
     async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
         await self._redis.set(self._cap_key(user_id), resolution, ex=self._timings.ended_ttl_seconds)
 
-    async def resolution_cap(self, user_id: str) -> str | None:
-        raw: Any = await self._redis.get(self._cap_key(user_id))
-        return _text(raw) if raw else None
-
     async def access(self, user_id: str, session_id: str) -> StreamAccess:
         session_prefix, ended_prefix, _ = self._common(user_id)
         keys = [f"{session_prefix}{session_id}", f"{ended_prefix}{session_id}", self._cap_key(user_id)]
@@ -740,9 +734,6 @@ class MemoryStreamStore:
 
     async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
         self._caps[user_id] = resolution
-
-    async def resolution_cap(self, user_id: str) -> str | None:
-        return self._caps.get(user_id)
 
     async def access(self, user_id: str, session_id: str) -> StreamAccess:
         return StreamAccess(
