@@ -12,11 +12,13 @@ engine or Redis client must run in that loop (:func:`in_app_loop`), and
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
+import pytest
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +28,14 @@ ADMIN_EMAIL = "admin@example.com"
 
 Client = AsyncTestClient[Any]
 T = TypeVar("T")
+
+
+def tool_missing(reason: str) -> NoReturn:
+    """A tool or package the test needs is not there: a skip on a developer's machine, a failure
+    under CI, where ``scripts/test`` installs everything the suite needs."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def in_app_loop(client: Client, function: Callable[..., Awaitable[T]], *args: Any) -> T:

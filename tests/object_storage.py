@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from helpers import tool_missing
 from servers import free_ports
 
 START_SECONDS = 30
@@ -92,9 +93,7 @@ def running_s3() -> Iterator[OwnS3]:
     try:
         import moto.server  # noqa: F401
     except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("moto[server] is not installed (it is in the project's dev extras)")
-        pytest.skip("moto[server] is not installed")
+        tool_missing("moto[server] is not installed (it is in the project's dev extras)")
     port = free_ports(1)[0]
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "--host", "127.0.0.1", "--port", str(port)],

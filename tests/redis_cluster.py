@@ -12,7 +12,6 @@ keep to their own key prefix as they do on the shared Redis.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from helpers import tool_missing
 from servers import free_ports
 
 MASTERS = 3
@@ -33,9 +33,7 @@ START_SECONDS = 30
 def _binary(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed (scripts/test installs the redis-server package)")
-        pytest.skip(f"{name} is not installed: the Redis Cluster tests need redis-server and redis-cli 7")
+        tool_missing(f"{name} is not installed: the Redis Cluster tests need redis-server and redis-cli 7")
     return found
 
 

@@ -4,7 +4,6 @@ them) and the system Chromium, driven by Playwright (never ``playwright install`
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conftest import ROOT, build_settings, reset_state
+from helpers import tool_missing
 from servers import running_servers, server_environ
 
 from .pages import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, HEARTBEAT_SECONDS
@@ -75,20 +75,14 @@ def server(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 @pytest.fixture
 def hls_js_installed() -> None:
     if not (HLS_JS_DIST / "hls.min.js").is_file():
-        missing = f"hls.js is not installed in {HLS_JS_DIST}: run `npm ci` (scripts/test does)"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+        tool_missing(f"hls.js is not installed in {HLS_JS_DIST}: run `npm ci` (scripts/test does)")
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         missing = f"{CHROMIUM} is missing (Debian: apt-get install chromium; scripts/test installs it as root)"
-        # In CI the browser is installed by scripts/test, so its absence is a failure, never a skip.
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+        tool_missing(missing)
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is a dev dependency: pip install -e .[dev]"
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from helpers import tool_missing
 from servers import free_ports
 
 START_SECONDS = 30
@@ -33,9 +34,7 @@ def _as_postgres(command: list[str]) -> list[str]:
 def _postgres_bin(name: str) -> str:
     found = sorted(glob(f"/usr/lib/postgresql/*/bin/{name}")) or ([shutil.which(name)] if shutil.which(name) else [])
     if not found:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL's {name} is not installed (scripts/test installs the postgresql package)")
-        pytest.skip(f"PostgreSQL's {name} is not installed")
+        tool_missing(f"PostgreSQL's {name} is not installed (scripts/test installs the postgresql package)")
     return str(found[-1])
 
 
@@ -115,9 +114,7 @@ class OwnRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            if os.environ.get("CI"):
-                pytest.fail("redis-server is not installed (scripts/test installs the redis-server package)")
-            pytest.skip("redis-server is not installed")
+            tool_missing("redis-server is not installed (scripts/test installs the redis-server package)")
         command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         command += ["--dir", str(self.directory)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

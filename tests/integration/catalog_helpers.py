@@ -128,13 +128,18 @@ async def give_stored_media(database_url: str, content_id: str, directory: Path)
 
 def give_shared_media(client: Client, content_id: str) -> str:
     """Point a title at the run's shared processed clip (transcoded once per run); the asset's id."""
-    directory = client.app.state.test_media.directory()
+    return give_media(client, content_id, client.app.state.test_media.directory())
+
+
+def give_media(client: Client, content_id: str, directory: Path, key: str | None = None) -> str:
+    """Record processed media in ``directory`` as an asset (stored under ``key``, by default the
+    directory itself) and make it the title's media, as a finished media job does; the asset's id."""
     components = client.app.state.components
 
     async def attach() -> str:
         async with components.units.begin() as uow:
             media = components.media(uow)
-            asset = await media.register(str(directory), read_manifest(directory))
+            asset = await media.register(key or str(directory), read_manifest(directory))
             await media.share(uuid.UUID(content_id), asset.id)
             return str(asset.id)
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
-from catalog_helpers import Client, Person, create_title, new_admin, new_user
+from catalog_helpers import Client, Person, create_title, give_media, new_admin, new_user
 
 from helpers import in_app_loop
 from media_validation import validate_master_playlist, validate_media_playlist
@@ -387,16 +387,7 @@ def replacement_media(world: World, directory: Path) -> str:
     second one's bytes), made the title's media as a finished job makes it; the new asset's id."""
     shutil.copytree(world.client.app.state.test_media.directory(), directory)
     (directory / "480p" / "seg_00000.m4s").write_bytes((directory / "480p" / "seg_00001.m4s").read_bytes())
-    components = world.client.app.state.components
-
-    async def attach() -> str:
-        async with components.units.begin() as uow:
-            media = components.media(uow)
-            asset = await media.register(str(directory), read_manifest(directory))
-            await media.share(uuid.UUID(world.title), asset.id)
-            return str(asset.id)
-
-    return in_app_loop(world.client, attach)
+    return give_media(world.client, world.title, directory)
 
 
 def discard_replaced_media(world: World) -> int:
@@ -501,15 +492,7 @@ def encrypted_media(world: World, directory: Path) -> Path:
     encrypt_media(
         directory, read_manifest(directory), lambda rendition, period: keys.key(str(directory), rendition, period), 1
     )
-    components = world.client.app.state.components
-
-    async def attach() -> None:
-        async with components.units.begin() as uow:
-            media = components.media(uow)
-            asset = await media.register(str(directory), read_manifest(directory))
-            await media.share(uuid.UUID(world.title), asset.id)
-
-    in_app_loop(world.client, attach)
+    give_media(world.client, world.title, directory)
     return directory
 
 
@@ -581,14 +564,7 @@ class TestPublicSegments:
             encrypt_media(
                 directory, read_manifest(directory), lambda rendition, period: keys.key(key, rendition, period)
             )
-
-            async def attach() -> None:
-                async with components.units.begin() as uow:
-                    media = components.media(uow)
-                    asset = await media.register(key, read_manifest(directory))
-                    await media.share(uuid.UUID(world.title), asset.id)
-
-            in_app_loop(client, attach)
+            give_media(client, world.title, directory, key)
             stream = await start(world, await new_user(client))
             playlist = validate_media_playlist(await fetch_text(client, stream.url("480p/index.m3u8")))
             public = "https://cdn.example.com/media/assets/cdn-test/1/480p"

@@ -102,6 +102,16 @@ async def test_an_upload_across_two_instances_on_s3_becomes_ready_media_in_the_b
         assert not any((tmp_path / "work").rglob("*.m4s"))  # the scratch directory was cleaned up
 
 
+async def uploaded_title(client: Client, source: bytes) -> dict[str, Any]:
+    """A free title whose media is ``source``, uploaded in one PATCH and processed."""
+    admin = await new_admin(client)
+    title = await create_title(client, admin, media=False, access_level="free")
+    location = await create_upload(client, admin, title["id"], len(source))
+    assert (await patch(client, admin, location, 0, source)).status_code == 204
+    await wait_for(client, admin, title["id"], "ready")
+    return title
+
+
 async def start_stream(client: Client, content_id: str) -> tuple[str, str]:
     """A new viewer's stream of the title: its media path prefix and signed query."""
     viewer = await new_user(client)
@@ -122,11 +132,7 @@ async def test_either_instance_serves_media_from_the_bucket(
     settings = {**s3_server.settings(bucket), **MEDIA_SETTINGS, "MEDIA_DIR": str(tmp_path / "media")}
     async with make_client(**settings) as first, make_client(reset=False, **settings) as second:
         store = first.app.state.components.media_store
-        admin = await new_admin(first)
-        title = await create_title(first, admin, media=False, access_level="free")
-        location = await create_upload(first, admin, title["id"], len(source))
-        assert (await patch(first, admin, location, 0, source)).status_code == 204
-        await wait_for(first, admin, title["id"], "ready")
+        title = await uploaded_title(first, source)
 
         base, query = await start_stream(first, title["id"])
         playlist = await second.get(f"{base}/480p/index.m3u8?{query}")
@@ -161,11 +167,7 @@ async def test_encrypted_segments_come_from_the_bucket_and_keys_from_either_inst
         "MEDIA_PUBLIC_BASE_URL": public_base,
     }
     async with make_client(**settings) as first, make_client(reset=False, **settings) as second:
-        admin = await new_admin(first)
-        title = await create_title(first, admin, media=False, access_level="free")
-        location = await create_upload(first, admin, title["id"], len(source))
-        assert (await patch(first, admin, location, 0, source)).status_code == 204
-        await wait_for(first, admin, title["id"], "ready")
+        title = await uploaded_title(first, source)
 
         base, query = await start_stream(second, title["id"])
         parsed = validate_media_playlist((await first.get(f"{base}/480p/index.m3u8?{query}")).text)

@@ -21,6 +21,7 @@ from av.stream import Disposition
 from av.video.frame import PictureType
 from PIL import Image
 
+from helpers import tool_missing
 from media_validation import validate_hls_directory, validate_master_playlist, validate_media_playlist
 from reelhouse.media import (
     TranscodeFailed,
@@ -260,9 +261,7 @@ class TestLadderAndPackaging:
     def test_ffmpeg_plays_the_master_playlist_without_an_error(self, processed_hd: ProcessedClip) -> None:
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:
-            if os.environ.get("CI"):
-                pytest.fail("ffmpeg is missing under CI (scripts/lib.sh installs it)")
-            pytest.skip("ffmpeg is not installed (Debian: apt-get install ffmpeg)")
+            tool_missing("ffmpeg is not installed (Debian: apt-get install ffmpeg; scripts/test installs it)")
         master = str(processed_hd.directory / MASTER_PLAYLIST_FILENAME)
         # -map 0 decodes every rendition, not only the one ffmpeg would pick.
         result = subprocess.run(
