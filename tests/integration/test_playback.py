@@ -504,7 +504,7 @@ class TestDeadDevicesAndCaps:
         streams = client.app.state.components.backends.streams
         film = await started(client, viewer, world["premium"], "tv")
         assert film["max_resolution"] == "4k"
-        assert in_app_loop(client, streams.resolution_cap, str(viewer.id)) == "4k"
+        assert in_app_loop(client, streams.access, str(viewer.id), film["session_id"]).resolution_cap == "4k"
         with await client.websocket_connect(ws_path(film)) as ws:
             response = await client.post(
                 f"/api/v1/subscriptions/{subscription['id']}/change-plan",
@@ -513,7 +513,7 @@ class TestDeadDevicesAndCaps:
             )
             assert response.status_code == 200
             assert heartbeat(ws, 20.0)["type"] == "ack"  # the stream goes on
-        assert in_app_loop(client, streams.resolution_cap, str(viewer.id)) == "720p"
+        assert in_app_loop(client, streams.access, str(viewer.id), film["session_id"]).resolution_cap == "720p"
 
 
 class TestSocketLimits:
