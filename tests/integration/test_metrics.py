@@ -122,6 +122,10 @@ async def test_http_requests_are_counted_per_route_template(client):
     assert http_requests(after, "GET", template, 404) - http_requests(before, "GET", template, 404) == 1
     plans = "/api/v1/plans"
     assert http_requests(after, "GET", plans, 200) - http_requests(before, "GET", plans, 200) == 1
+    labels = {"app_name": "reelhouse", "method": "GET", "path": plans, "status_code": "200"}
+    timed = "reelhouse_http_request_duration_seconds_count"
+    assert value(after, timed, **labels) - value(before, timed, **labels) == 1
+    assert value(after, "reelhouse_http_requests_in_progress", **labels) == 0
     assert http_requests(after, "GET", "/health", 200) == 0, "probes are not counted"
     assert http_requests(after, "GET", missing, 404) == 0, "paths are grouped by their template"
     assert http_requests(after, "GET", "/metrics", 200) == 0, "scrapes are not counted"

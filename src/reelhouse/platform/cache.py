@@ -8,7 +8,7 @@ runs. Requests carrying an ``Authorization`` header are never answered from it n
 
 An admin change clears its scope once its transaction commits
 (:meth:`PublicResponseCache.invalidate_on_commit`): here at once, and on every other instance
-through a channel. Clearing before the commit would let a reader re-cache the old rows; and
+through :mod:`reelhouse.platform.invalidation`. Clearing before the commit would let a reader re-cache the old rows; and
 a reader that read the old rows but finishes after the clear is refused by the scope's
 generation, which it captured before it read. What changes with time or watching (trending,
 popular) is as stale as the TTL at most.
@@ -16,12 +16,9 @@ popular) is as stale as the TTL at most.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
-import logging
+import functools
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +31,9 @@ if TYPE_CHECKING:
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-    from reelhouse.platform.broadcast import Broadcast
+    from reelhouse.platform.invalidation import Invalidations
     from reelhouse.platform.uow import UnitOfWork
 
-logger = logging.getLogger(__name__)
-
-#: The channel on which instances tell each other which scope to clear.
-INVALIDATION_CHANNEL = "public-cache"
 #: The route handler ``opt`` key naming the scope a handler's answers belong to.
 PUBLIC_CACHE_OPT = "public_cache_scope"
 MAX_ENTRIES = 2_000
@@ -132,11 +125,7 @@ class PublicResponseCache:
         self._entries: dict[CacheKey, CachedResponse] = {}
         self._bytes = 0
         self._generations = dict.fromkeys(CacheScope, 0)
-        self._broadcast: Broadcast | None = None
-        self._publishing: set[asyncio.Task[None]] = set()
-        #: Names this instance in its notices, so it skips its own (it cleared at commit already; clearing
-        #: again when the echo arrives would only throw away answers read since).
-        self._origin = uuid.uuid4().hex.encode()
+        self._invalidations: Invalidations | None = None
 
     @property
     def enabled(self) -> bool:
@@ -195,60 +184,26 @@ class PublicResponseCache:
 
     def invalidate(self, scope: CacheScope) -> None:
         """Forget ``scope`` here at once, and on every other instance as soon as they hear of it."""
-        self.clear(scope)
-        broadcast = self._broadcast
-        if broadcast is None:  # not serving (a CLI command): nothing to tell
-            return
-        try:
-            task = asyncio.get_running_loop().create_task(self._publish(broadcast, scope))
-        except RuntimeError:
-            return
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        if self._invalidations is None:
+            self.clear(scope)
+        else:
+            self._invalidations.changed(scope.value)
 
     def invalidate_on_commit(self, uow: UnitOfWork, scope: CacheScope) -> None:
         """Invalidate ``scope`` once ``uow`` commits (not at all if it never does)."""
         uow.after_commit(lambda: self.invalidate(scope))
 
-    async def _publish(self, broadcast: Broadcast, scope: CacheScope) -> None:
-        try:
-            await broadcast.publish(INVALIDATION_CHANNEL, b"%s %s" % (self._origin, scope.value.encode()))
-        except Exception as exc:  # noqa: BLE001  (the other instances' copies then last their TTL at most)
-            logger.warning("could not tell other instances to clear %s: %s", scope.value, type(exc).__name__)
+    def follow(self, invalidations: Invalidations) -> None:
+        """Hear of every change to the scopes, made here or on another instance."""
+        self._invalidations = invalidations
+        for scope in CacheScope:
+            invalidations.on(scope.value, functools.partial(self._changed, scope))
 
-    # following the other instances' changes
-
-    def follow(self, broadcast: Broadcast) -> None:
-        """Publish this instance's changes and follow the others' (before the broadcast starts)."""
-        self._broadcast = broadcast
-        if self.enabled:
-            broadcast.on_message(INVALIDATION_CHANNEL, self._on_notice)
-            broadcast.on_reconnect(self.clear_all)  # changes made meanwhile were missed
+    def _changed(self, scope: CacheScope, _key: str | None) -> None:
+        self.clear(scope)
 
     def clear_all(self) -> None:
         for scope in CacheScope:
-            self.clear(scope)
-
-    async def stop(self) -> None:
-        tasks = list(self._publishing)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._broadcast = None
-
-    def _on_notice(self, message: bytes) -> None:
-        """Another instance's change: ``b"<origin> <scope>"``."""
-        origin, _, name = message.partition(b" ")
-        if origin == self._origin:
-            return
-        try:
-            scope = CacheScope(name.decode())
-        except (UnicodeDecodeError, ValueError):
-            logger.warning("unknown public cache notice %r: clearing everything", message[:80])
-            self.clear_all()
-        else:
             self.clear(scope)
 
 

@@ -17,11 +17,12 @@ from collections import defaultdict
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-    from sqlalchemy.ext.asyncio import AsyncSession
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession, events: EventBus) -> None:
         self.session = session
         self._events = events
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._after_commit: list[Callable[[], object]] = []
         self._on_rollback: list[Callable[[], object]] = []
         self._after_end: list[Callable[[], object]] = []
@@ -63,6 +65,11 @@ class UnitOfWork:
         """Run every handler of ``event`` now, inside this transaction."""
         for handler in self._events.handlers_of(type(event)):
             await handler(self, event)
+
+    def before_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run ``action`` in this transaction just before it commits (writes gathered on the way, made
+        together); an error in it rolls the transaction back like any other."""
+        self._before_commit.append(action)
 
     def after_commit(self, action: Callable[[], object]) -> None:
         """Run ``action`` once this unit of work has committed; never if it rolls back."""
@@ -78,6 +85,10 @@ class UnitOfWork:
         self._after_end.append(action)
 
     async def commit(self) -> None:
+        while self._before_commit:
+            writes, self._before_commit = self._before_commit, []
+            for write in writes:
+                await write()
         await self.session.commit()
         actions, self._after_commit = self._after_commit, []
         self._on_rollback.clear()
@@ -89,6 +100,7 @@ class UnitOfWork:
             await self.session.rollback()
         finally:
             # Also when the rollback itself fails (the connection is gone).
+            self._before_commit.clear()
             self._after_commit.clear()
             actions, self._on_rollback = self._on_rollback, []
             await _run_all(actions)
@@ -117,6 +129,7 @@ class UnitOfWorkFactory:
         self.db_config = db_config
         self.events = events
         self._session_maker = db_config.create_session_maker()
+        self._reading_session_maker: async_sessionmaker[AsyncSession] | None = None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[UnitOfWork]:
@@ -131,9 +144,20 @@ class UnitOfWorkFactory:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads only (nothing is committed)."""
-        async with self._session_maker() as session:
+        """A session for reads only: each statement runs on its own, outside a transaction, so a
+        read costs no BEGIN and no COMMIT round trip. Never write through it (nothing would undo a
+        write, and writes made together would not be atomic)."""
+        if self._reading_session_maker is None:
+            engine = self.db_config.get_engine().execution_options(isolation_level="AUTOCOMMIT")
+            self._reading_session_maker = async_sessionmaker(engine, expire_on_commit=False)
+        async with self._reading_session_maker() as session:
             yield session
+
+    async def provide_reading(self) -> AsyncIterator[UnitOfWork]:
+        """The request boundary of a handler that only reads, as a generator dependency: a unit of
+        work on a :meth:`read` session (never committed; its commit hooks never run)."""
+        async with self.read() as session:
+            yield UnitOfWork(session, self.events)
 
     async def provide(self) -> AsyncIterator[UnitOfWork]:
         """The request boundary, as a generator dependency: the framework throws the handler's
