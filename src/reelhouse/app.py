@@ -328,7 +328,7 @@ class ReelhousePlugin(InitPluginProtocol, CLIPluginProtocol):
         await components.open_sockets.close_all()
         await components.broadcast.stop()
         await components.positions.drain()
-        await components.public_cache.stop()
+        await components.invalidations.stop()
         for job in self.jobs:
             await job.stop()
         await components.close()

@@ -27,6 +27,7 @@ from reelhouse.assets.store import build_media_store
 from reelhouse.assets.worker import MediaWorker
 from reelhouse.catalog.events import TitlePublished
 from reelhouse.catalog.services import CatalogService
+from reelhouse.catalog.titles import TitleMemory
 from reelhouse.config import Settings
 from reelhouse.discovery.services import RecommendationService
 from reelhouse.media.encryption import MediaKeys
@@ -36,6 +37,7 @@ from reelhouse.platform.broadcast import Broadcast, MemoryBroadcast, RedisBroadc
 from reelhouse.platform.cache import PublicResponseCache
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.health import Readiness
+from reelhouse.platform.invalidation import Invalidations
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis, redis_answers
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
@@ -51,7 +53,12 @@ from reelhouse.playback.socket import OpenSockets, PlayerSockets
 from reelhouse.playback.streams import MemoryStreamStore, RedisStreamStore, StoreTimings, StreamStore
 from reelhouse.playback.supervision import StreamSupervisor
 from reelhouse.playback.tokens import PlaybackTokenCodec, StreamUrlSigner
-from reelhouse.subscriptions.entitlement import EntitlementService, SubscribedPlans
+from reelhouse.subscriptions.entitlement import (
+    EntitlementMemory,
+    EntitlementService,
+    SubscribedPlans,
+    forget_changed_entitlements,
+)
 from reelhouse.subscriptions.services import SubscriptionService
 
 logger = logging.getLogger(__name__)
@@ -141,6 +148,9 @@ class Components:
         self.events = EventBus()
         self.units = UnitOfWorkFactory(self.db_config, self.events)
         self.broadcast = backends.broadcast
+        #: What instances keep in memory of the database, and the notices that it changed.
+        self.invalidations = Invalidations()
+        self.invalidations.follow(self.broadcast)
         self.readiness = Readiness()
         self.readiness.add_check("database", self._database_answers)
         if backends.redis is not None:
@@ -158,7 +168,12 @@ class Components:
         # plans and catalog
         #: Anonymous plan and catalog answers kept in memory (off when PUBLIC_CACHE_SECONDS is 0).
         self.public_cache = PublicResponseCache(settings.server.public_cache_seconds)
-        self.public_cache.follow(self.broadcast)
+        self.public_cache.follow(self.invalidations)
+        #: Titles and entitlements as the hot paths read them (forgotten on every change).
+        self.titles = TitleMemory()
+        self.titles.follow(self.invalidations)
+        self.entitlement_memory = EntitlementMemory()
+        self.entitlement_memory.follow(self.invalidations)
         self._plan_usage = SubscribedPlans()
         self._viewer_counts = ViewerCountsFromHistory()
         # playback
@@ -235,13 +250,15 @@ class Components:
         return PlanService(uow, public_cache=self.public_cache, plan_usage=self._plan_usage)
 
     def catalog(self, uow: UnitOfWork) -> CatalogService:
-        return CatalogService(uow, public_cache=self.public_cache, viewers=self._viewer_counts)
+        return CatalogService(uow, public_cache=self.public_cache, viewers=self._viewer_counts, titles=self.titles)
 
     def media(self, uow: UnitOfWork) -> MediaService:
         return MediaService(uow, settings=self.settings.media, store=self.media_store, catalog=self.catalog(uow))
 
     def entitlements(self, uow: UnitOfWork) -> EntitlementService:
-        return EntitlementService(uow.session, free_max_devices=self.settings.playback.free_max_devices)
+        return EntitlementService(
+            uow.session, free_max_devices=self.settings.playback.free_max_devices, memory=self.entitlement_memory
+        )
 
     def subscriptions(self, uow: UnitOfWork) -> SubscriptionService:
         return SubscriptionService(uow)
@@ -250,6 +267,10 @@ class Components:
         return WatchHistoryService(
             uow, rules=self._resume_rules, entitlements=self.entitlements(uow), catalog=self.catalog(uow)
         )
+
+    def watch_history_reader(self, reading: UnitOfWork) -> WatchHistoryService:
+        """Watch history for the list routes, which only read."""
+        return self.watch_history(reading)
 
     def playback(self, uow: UnitOfWork) -> PlaybackService:
         return PlaybackService(
@@ -298,7 +319,12 @@ class Components:
             "delivery": self.media_access,
             "media_settings": self.settings.media,
         }
-        dependencies = {"uow": Provide(self.units.provide)}
+        dependencies = {
+            "uow": Provide(self.units.provide),
+            # Handlers that only read: no transaction, so no BEGIN or COMMIT round trip.
+            "reading": Provide(self.units.provide_reading),
+            "history_reader": Provide(self.watch_history_reader, sync_to_thread=False),
+        }
         dependencies.update(
             {name: Provide(builder, sync_to_thread=False) for name, builder in per_unit_of_work.items()}
         )
@@ -307,6 +333,7 @@ class Components:
 
     def _subscribe_handlers(self) -> None:
         subscribe_playback(self.events, self.playback, self.snapshots)
+        forget_changed_entitlements(self.events, self.invalidations)
         self.events.subscribe(TitlePublished, mail_followers_on_release(self.settings))
 
     async def _database_answers(self) -> None:

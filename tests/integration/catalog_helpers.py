@@ -65,13 +65,17 @@ async def new_admin(client: Client) -> Person:
 
 @asynccontextmanager
 async def database(client: Client) -> AsyncIterator[AsyncSession]:
-    """A session on the test's database (committed at the end), on this event loop."""
-    config = build_sqlalchemy_config(client.app.state.components.settings)
+    """A session on the test's database (committed at the end), on this event loop. The app
+    hears of no change made this way, so it forgets the titles and entitlements it remembers."""
+    components = client.app.state.components
+    config = build_sqlalchemy_config(components.settings)
     try:
         async with session_scope(config) as session:
             yield session
     finally:
         await config.get_engine().dispose()
+        components.titles.forget_all()
+        components.entitlement_memory.forget(None)
 
 
 async def create_genre(client: Client, admin: Person, slug: str, name: str | None = None) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Two real API processes on one PostgreSQL and one Redis: an admin change made through one
-instance clears the other's cached anonymous answers within a second."""
+instance clears the other's cached anonymous answers within a second, and what the other
+remembers for signed-in routes (titles, a user's entitlement) follows changes made through the
+first as quickly."""
 
 from __future__ import annotations
 
@@ -24,6 +26,15 @@ TEST_TIMEOUT_SECONDS = 60
 REQUEST_TIMEOUT_SECONDS = 10
 VISIBLE_WITHIN_SECONDS = 1.0
 PLANS = "/api/v1/plans"
+BASIC_TITLE = {
+    "title": "A Basic Film",
+    "description": "For subscribers.",
+    "access_level": "basic",
+    "duration_seconds": 3600,
+    "genres": [],
+    "video_url": "https://media.example.com/titles/a.m3u8",
+    "published": True,
+}
 GENRES = "/api/v1/genres"
 
 
@@ -98,3 +109,40 @@ async def test_an_admin_change_through_one_instance_clears_the_others_cache(inst
 
     assert plan_seen_after < VISIBLE_WITHIN_SECONDS
     assert genre_seen_after < VISIBLE_WITHIN_SECONDS
+
+
+async def test_titles_and_entitlements_remembered_by_one_instance_follow_changes_through_the_other(
+    instances: tuple[str, str],
+):
+    first, second = instances
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS) as client, asyncio.timeout(TEST_TIMEOUT_SECONDS):
+        login = ok(
+            await client.post(f"{first}/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        )
+        admin = {"Authorization": f"Bearer {login['token']}"}
+        plan = ok(await client.post(f"{first}/api/v1/admin/plans", json=BASIC, headers=admin), 201)
+        title = ok(await client.post(f"{first}/api/v1/admin/content", json=BASIC_TITLE, headers=admin), 201)
+        viewer_login = {"email": "viewer@example.com", "password": "viewer-password-0123456789"}
+        ok(await client.post(f"{first}/api/v1/auth/register", json={**viewer_login, "name": "Viewer"}), 201)
+        viewer = {
+            "Authorization": f"Bearer {ok(await client.post(f'{first}/api/v1/auth/login', json=viewer_login))['token']}"
+        }
+        progress = {"content_id": title["id"], "watched_seconds": 600}
+
+        async def second_answers(code: str | None) -> bool:
+            """Whether the second instance now answers the viewer's progress report as expected."""
+            response = await client.post(f"{second}/api/v1/watch-history", json=progress, headers=viewer)
+            return (response.json().get("code") if response.status_code >= 400 else None) == code
+
+        # The second instance now remembers the title (basic) and the viewer's entitlement (free).
+        assert await second_answers("plan_required")
+
+        ok(await client.post(f"{first}/api/v1/subscriptions", json={"plan_id": plan["id"]}, headers=viewer), 201)
+        subscription_seen_after = await seconds_until(lambda: second_answers(None), VISIBLE_WITHIN_SECONDS)
+
+        patch = {"access_level": "premium"}
+        ok(await client.patch(f"{first}/api/v1/admin/content/{title['id']}", json=patch, headers=admin))
+        title_seen_after = await seconds_until(lambda: second_answers("plan_required"), VISIBLE_WITHIN_SECONDS)
+
+    assert subscription_seen_after < VISIBLE_WITHIN_SECONDS
+    assert title_seen_after < VISIBLE_WITHIN_SECONDS

@@ -43,6 +43,7 @@ def move_end_date(client, subscription_id: str, end_date: datetime) -> None:
             await session.execute(
                 update(Subscription).where(Subscription.id == UUID(subscription_id)).values(end_date=end_date)
             )
+        services.entitlement_memory.forget(None)  # the app hears of no change made around it
 
     in_app_loop(client, change)
 

@@ -17,7 +17,8 @@ from sqlalchemy.orm import selectinload
 
 from reelhouse.catalog.events import TitlePublished, TitleWithdrawn
 from reelhouse.catalog.models import Content, Genre, content_genres, search_document, user_genres
-from reelhouse.catalog.schemas import ContentSort
+from reelhouse.catalog.schemas import ContentSort, content_from
+from reelhouse.catalog.titles import Title
 from reelhouse.platform.cache import CacheScope
 from reelhouse.platform.errors import Conflict, InvalidInput, NotFound
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select, Subquery
     from sqlalchemy.orm.interfaces import LoaderOption
 
+    from reelhouse.catalog.titles import TitleMemory
     from reelhouse.plans.models import AccessLevel
     from reelhouse.platform.cache import PublicResponseCache
     from reelhouse.platform.uow import UnitOfWork
@@ -101,11 +103,14 @@ class ViewerCounts(Protocol):
 
 
 class CatalogService:
-    def __init__(self, uow: UnitOfWork, *, public_cache: PublicResponseCache, viewers: ViewerCounts) -> None:
+    def __init__(
+        self, uow: UnitOfWork, *, public_cache: PublicResponseCache, viewers: ViewerCounts, titles: TitleMemory
+    ) -> None:
         self.uow = uow
         self.session = uow.session
         self._public_cache = public_cache
         self._viewers = viewers
+        self._titles = titles
 
     @property
     def _is_postgresql(self) -> bool:
@@ -194,6 +199,38 @@ class CatalogService:
     async def find(self, content_id: uuid.UUID) -> Content | None:
         """A title (published or not) without its genres, or None."""
         return await self.session.get(Content, content_id)
+
+    async def title(self, content_id: uuid.UUID) -> Title | None:
+        """A title (published or not) as playback and watch history read it, or None."""
+        return (await self.titles([content_id])).get(content_id)
+
+    async def titles(self, content_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Title]:
+        """Titles (published or not) by id: remembered on this instance, one query for the rest.
+        Not for a unit of work that changes the catalog (what it read would be its own, uncommitted)."""
+        found: dict[uuid.UUID, Title] = {}
+        missing: set[uuid.UUID] = set()
+        for content_id in content_ids:
+            title = self._titles.recall(content_id)
+            if title is None:
+                missing.add(content_id)
+            else:
+                found[content_id] = title
+        if missing:
+            generation = self._titles.generation()
+            rows = await self.session.scalars(
+                select(Content).where(Content.id.in_(missing)).options(selectinload(Content.genres))
+            )
+            read = [
+                Title(
+                    card=content_from(content),
+                    credits_start_seconds=content.credits_start_seconds,
+                    media_asset_id=content.media_asset_id,
+                )
+                for content in rows
+            ]
+            self._titles.keep(read, generation)
+            found.update((title.id, title) for title in read)
+        return found
 
     async def published_access_levels(self, content_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AccessLevel]:
         """The access level of each of the titles that is published."""

@@ -7,6 +7,8 @@ only, on ``FREE_MAX_DEVICES`` devices at the free resolution.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -16,10 +18,17 @@ from sqlalchemy import exists, select
 
 from reelhouse.plans.models import AccessLevel, Plan, StreamLimitPolicy
 from reelhouse.plans.resolutions import Resolution
+from reelhouse.platform.cache import CacheScope
+from reelhouse.subscriptions.events import EntitlementChanged
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from reelhouse.platform.invalidation import Invalidations
+    from reelhouse.platform.uow import EventBus, UnitOfWork
 
 #: What a signed-in user without a current subscription gets.
 FREE_TIER_RESOLUTION = Resolution.SD_480P
@@ -99,15 +108,104 @@ async def entitlement_for(session: AsyncSession, user_id: UUID | None, *, free_m
     )
 
 
+#: How long a user's entitlement is remembered at most when no change is heard of (a lost notice).
+ENTITLEMENT_MEMORY_SECONDS = 60.0
+MAX_REMEMBERED_USERS = 100_000
+#: The topic of :mod:`reelhouse.platform.invalidation` naming a user whose entitlement changed.
+ENTITLEMENT_TOPIC = "entitlement"
+
+
+class EntitlementMemory:
+    """Users' entitlements as last read, on this instance, for the hot paths (starting a stream,
+    reporting progress, listing watch history).
+
+    A user's is forgotten on every instance when their subscriptions change (the ``entitlement``
+    topic, keyed by user id) and everyone's when a plan changes; each is kept
+    ``ENTITLEMENT_MEMORY_SECONDS`` at most, and never past the moment it lapses by itself (its
+    subscription's end). A read that raced a change is not kept.
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: float = ENTITLEMENT_MEMORY_SECONDS,
+        *,
+        max_users: int = MAX_REMEMBERED_USERS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_users = max_users
+        self._clock = clock
+        self._users: dict[UUID, tuple[Entitlement, float]] = {}
+        self._generation = 0
+
+    def generation(self) -> int:
+        return self._generation
+
+    def recall(self, user_id: UUID) -> Entitlement | None:
+        remembered = self._users.get(user_id)
+        if remembered is None:
+            return None
+        entitlement, fresh_until = remembered
+        if fresh_until <= self._clock():
+            del self._users[user_id]
+            return None
+        return entitlement
+
+    def keep(self, user_id: UUID, entitlement: Entitlement, generation: int) -> None:
+        if self.ttl_seconds <= 0 or generation != self._generation:
+            return
+        fresh_until = self._clock() + self.ttl_seconds
+        if entitlement.valid_until is not None:
+            fresh_until = min(fresh_until, entitlement.valid_until.timestamp())
+        self._users.pop(user_id, None)
+        self._users[user_id] = (entitlement, fresh_until)
+        while len(self._users) > self.max_users:
+            del self._users[next(iter(self._users))]  # the oldest: dicts keep insertion order
+
+    def forget(self, user_id: str | None) -> None:
+        """Forget one user's (by id), or everyone's (None)."""
+        self._generation += 1
+        if user_id is None:
+            self._users.clear()
+            return
+        with contextlib.suppress(ValueError):
+            self._users.pop(UUID(user_id), None)
+
+    def follow(self, invalidations: Invalidations) -> None:
+        """Forget what changed, here or on another instance: a user's subscriptions, or any plan."""
+        invalidations.on(ENTITLEMENT_TOPIC, self.forget)
+        invalidations.on(CacheScope.PLANS.value, lambda _key: self.forget(None))
+
+
 class EntitlementService:
     """What a user may do right now, for the domains above (playback, discovery)."""
 
-    def __init__(self, session: AsyncSession, *, free_max_devices: int) -> None:
+    def __init__(self, session: AsyncSession, *, free_max_devices: int, memory: EntitlementMemory) -> None:
         self.session = session
         self._free_max_devices = free_max_devices
+        self._memory = memory
 
     async def for_user(self, user_id: UUID | None) -> Entitlement:
+        """Read now, in this unit of work (what enforcement and changes act on)."""
         return await entitlement_for(self.session, user_id, free_max_devices=self._free_max_devices)
+
+    async def remembered(self, user_id: UUID) -> Entitlement:
+        """As :meth:`for_user`, remembered on this instance (see :class:`EntitlementMemory`)."""
+        entitlement = self._memory.recall(user_id)
+        if entitlement is None:
+            generation = self._memory.generation()
+            entitlement = await self.for_user(user_id)
+            self._memory.keep(user_id, entitlement, generation)
+        return entitlement
+
+
+def forget_changed_entitlements(events: EventBus, invalidations: Invalidations) -> None:
+    """Once a change to a user's subscriptions commits, every instance forgets their entitlement."""
+
+    async def changed(uow: UnitOfWork, event: EntitlementChanged) -> None:
+        invalidations.changed_on_commit(uow, ENTITLEMENT_TOPIC, str(event.user_id))
+
+    events.subscribe(EntitlementChanged, changed)
 
 
 class SubscribedPlans:

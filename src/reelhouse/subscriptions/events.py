@@ -10,7 +10,8 @@ from reelhouse.platform.uow import DomainEvent
 
 @dataclass(frozen=True, slots=True)
 class EntitlementChanged(DomainEvent):
-    """What the user may watch, on how many devices or at what resolution changed (a plan change,
-    a subscription reaching its end): playback applies the new entitlement to live streams."""
+    """What the user may watch, on how many devices, at what resolution or until when changed (a
+    new subscription, a renewal, a plan change, a subscription reaching its end): playback applies
+    the new entitlement to live streams, and every instance forgets the one it remembered."""
 
     user_id: UUID

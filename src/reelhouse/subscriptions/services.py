@@ -202,6 +202,7 @@ class SubscriptionService:
         except (DuplicateKeyError, IntegrityError):
             raise AlreadySubscribed() from None
         self._record(subscription, SubscriptionEventKind.SUBSCRIBED, plan.id)
+        await self.uow.publish(EntitlementChanged(user_id))
         answer = Answer(201, msgspec.to_builtins(subscription_out(await self._reload(subscription.id))))
         if idempotency_key is not None:
             self.session.add(
@@ -251,6 +252,7 @@ class SubscriptionService:
         except (DuplicateKeyError, IntegrityError):
             raise AlreadySubscribed() from None
         self._record(subscription, SubscriptionEventKind.RENEWED, subscription.plan_id, period_start=period_start)
+        await self.uow.publish(EntitlementChanged(user_id))
         return await self._reload(subscription.id)
 
     async def change_plan(self, user_id: UUID, subscription_id: UUID, plan_id: UUID) -> Subscription:
