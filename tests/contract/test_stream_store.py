@@ -300,6 +300,16 @@ class TestUnknownAndCaps:
         assert not gone.alive
         assert gone.reason == EndReason.ADMIN
 
+    async def test_an_admission_sets_the_users_resolution_cap_admitted_or_not(self, streams):
+        first = stream("u1", "tv")
+        await streams.admit(first, limit=1, reject_when_full=True, resolution_cap="720p")
+        assert (await streams.access("u1", first.session_id)).resolution_cap == "720p"
+        refused = await streams.admit(stream("u1", "phone"), limit=1, reject_when_full=True, resolution_cap="4k")
+        assert not refused.admitted
+        assert (await streams.access("u1", first.session_id)).resolution_cap == "4k"
+        await streams.admit(stream("u2", "tv"), limit=1, reject_when_full=True)  # no cap given: none set
+        assert (await streams.access("u2", "any")).resolution_cap is None
+
     async def test_a_users_resolution_cap_is_kept_per_user_and_replaced_by_the_latest(self, streams):
         assert (await streams.access("u1", "any")).resolution_cap is None
         await streams.set_resolution_cap("u1", "4k")

@@ -16,6 +16,7 @@ from test_subscriptions import move_end_date
 
 from helpers import auth, in_app_loop
 from reelhouse.catalog.models import Content
+from reelhouse.playback.streams import StreamSession
 from reelhouse.subscriptions.services import settle_expired_subscriptions
 
 PLAYBACK = "/api/v1/playback/sessions"
@@ -411,6 +412,40 @@ class TestProgress:
         in_app_loop(client, final_save_then_late_flush)
         history = (await client.get("/api/v1/watch-history", headers=viewer.headers)).json()["watch_history"]
         assert [entry["watched_seconds"] for entry in history] == [300]
+
+    async def test_a_batch_of_stream_positions_keeps_the_rules_of_single_saves(self, client, world):
+        """The position writer's batch: an observation older than the saved one changes nothing, a
+        first one creates the entry, and of two devices of one user on one title the later wins."""
+        saved, newcomer = await new_user(client), await new_user(client)
+        components = client.app.state.components
+        content_id = uuid.UUID(world["free"])
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+
+        def stream(person: Person, position: float, at_ms: int, device: str = "tv") -> StreamSession:
+            return StreamSession(
+                session_id=str(uuid.uuid4()), user_id=str(person.id), device_id=device, device_name=device,
+                content_id=str(content_id), position=position, state="playing", started_at=at_ms - 60_000,
+                last_heartbeat_at=at_ms,
+            )  # fmt: skip
+
+        async def save_then_flush_a_batch() -> None:
+            async with components.units.begin() as uow:
+                content = await uow.session.get(Content, content_id)
+                assert content is not None
+                await components.watch_history(uow).store_position(saved.id, content, 300.0)
+            async with components.units.begin() as uow:
+                await components.watch_history(uow).store_stream_positions(
+                    [
+                        stream(saved, 120.0, now_ms - 5_000),  # observed before the save above
+                        stream(newcomer, 260.0, now_ms - 1_000, device="phone"),
+                        stream(newcomer, 200.0, now_ms - 2_000),  # played first: overtaken by the phone
+                    ]
+                )
+
+        in_app_loop(client, save_then_flush_a_batch)
+        for person, position in ((saved, 300), (newcomer, 260)):
+            history = (await client.get("/api/v1/watch-history", headers=person.headers)).json()["watch_history"]
+            assert [(entry["watched_seconds"], entry["status"]) for entry in history] == [(position, "started")]
 
     async def test_positions_of_live_streams_are_saved_every_flush_period(self, make_client):
         async with make_client(PROGRESS_FLUSH_SECONDS="1") as client:

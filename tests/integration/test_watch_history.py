@@ -18,7 +18,9 @@ from catalog_helpers import (
     subscribe,
     titles,
 )
+from sqlalchemy import text
 
+from helpers import in_app_loop
 from reelhouse.catalog.models import Content
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.uow import UnitOfWorkFactory
@@ -334,3 +336,28 @@ class TestConcurrency:
         history = (await client.get(HISTORY, headers=user.headers)).json()
         assert history["total"] == 1
         assert history["watch_history"][0]["watched_seconds"] in {600, 900, 1200}
+
+
+class TestReading:
+    async def test_the_list_routes_read_outside_a_transaction(self, client, backend):
+        """Their session runs each statement on its own (no BEGIN or COMMIT round trips): two reads
+        of the clock a moment apart differ, where inside one transaction PostgreSQL repeats it."""
+        if backend != "postgres":
+            pytest.skip("SQLite's clock has no transaction time to compare with")
+        components = client.app.state.components
+
+        async def clock_twice(reading: bool) -> tuple[Any, Any]:
+            if reading:
+                async with components.units.read() as session:
+                    first = await session.scalar(text("SELECT now()"))
+                    await asyncio.sleep(0.01)
+                    return first, await session.scalar(text("SELECT now()"))
+            async with components.units.begin() as uow:
+                first = await uow.session.scalar(text("SELECT now()"))
+                await asyncio.sleep(0.01)
+                return first, await uow.session.scalar(text("SELECT now()"))
+
+        read_first, read_second = in_app_loop(client, clock_twice, True)
+        written_first, written_second = in_app_loop(client, clock_twice, False)
+        assert read_second > read_first
+        assert written_second == written_first

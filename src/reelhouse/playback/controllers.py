@@ -41,9 +41,11 @@ class WatchHistoryController(Controller):
 
     @get("/", operation_id="RecentlyWatched", summary="Recently watched, most recent first")
     async def recently_watched(
-        self, current_user: CurrentUser, history: WatchHistoryService, pagination: Pagination
+        self, current_user: CurrentUser, history_reader: WatchHistoryService, pagination: Pagination
     ) -> WatchHistoryList:
-        items, total = await history.recently_watched(current_user.id, limit=pagination.limit, offset=pagination.offset)
+        items, total = await history_reader.recently_watched(
+            current_user.id, limit=pagination.limit, offset=pagination.offset
+        )
         return WatchHistoryList(
             watch_history=[watch_entry_from(item) for item in items],
             total=total,
@@ -57,9 +59,9 @@ class WatchHistoryController(Controller):
         summary="Titles you stopped part-way through, most recent first",
     )
     async def continue_watching(
-        self, current_user: CurrentUser, history: WatchHistoryService, pagination: Pagination
+        self, current_user: CurrentUser, history_reader: WatchHistoryService, pagination: Pagination
     ) -> ContinueWatchingList:
-        items, total = await history.continue_watching(
+        items, total = await history_reader.continue_watching(
             current_user.id, limit=pagination.limit, offset=pagination.offset
         )
         return ContinueWatchingList(

@@ -18,15 +18,15 @@ The rules, with their defaults from ``PlaybackSettings``:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import bindparam, func, select, text
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy import bindparam, func, select, text, tuple_, update
 
 from reelhouse.catalog.models import Content
 from reelhouse.platform.errors import Forbidden, NotFound
@@ -35,13 +35,14 @@ from reelhouse.playback.models import WatchHistory, WatchStatus
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Executable, Select, Subquery
+    from sqlalchemy import Executable, Row, Select, Subquery, Table
 
     from reelhouse.catalog.services import CatalogService
+    from reelhouse.catalog.titles import Title
     from reelhouse.config import PlaybackSettings
     from reelhouse.platform.uow import UnitOfWork
     from reelhouse.playback.streams import StreamSession
-    from reelhouse.subscriptions.entitlement import Entitlement, EntitlementService
+    from reelhouse.subscriptions.entitlement import EntitlementService
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class ProgressState:
     completed_at: datetime | None
 
     @classmethod
-    def of(cls, entry: WatchHistory) -> ProgressState:
+    def of(cls, entry: WatchRecord) -> ProgressState:
         return cls(
             watched_seconds=entry.watched_seconds,
             total_seconds=entry.total_seconds,
@@ -125,14 +126,17 @@ class ProgressState:
             completed_at=entry.completed_at,
         )
 
-    def write_to(self, entry: WatchHistory) -> None:
-        entry.watched_seconds = self.watched_seconds
-        entry.total_seconds = self.total_seconds
-        entry.progress_percent = self.progress_percent
-        entry.resume_position_seconds = self.resume_position_seconds
-        entry.status = self.status
-        entry.play_count = self.play_count
-        entry.completed_at = self.completed_at
+    def values(self) -> dict[str, Any]:
+        """The entry's columns this state sets."""
+        return {
+            "watched_seconds": self.watched_seconds,
+            "total_seconds": self.total_seconds,
+            "progress_percent": self.progress_percent,
+            "resume_position_seconds": self.resume_position_seconds,
+            "status": self.status,
+            "play_count": self.play_count,
+            "completed_at": self.completed_at,
+        }
 
 
 def apply_progress(
@@ -221,9 +225,104 @@ class ViewingSignal:
     last_watched_at: datetime
 
 
+class TitleTiming(Protocol):
+    """What the resume rules need of a title (a remembered ``Title``, or the catalog's entity)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def duration_seconds(self) -> int: ...
+
+    @property
+    def credits_start_seconds(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRecord:
+    """One stored entry as read or written: plain values, never an ORM entity (the hot routes skip
+    the identity map and hydration)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    content_id: uuid.UUID
+    watched_seconds: int
+    total_seconds: int
+    progress_percent: float
+    resume_position_seconds: int
+    status: WatchStatus
+    play_count: int
+    completed_at: datetime | None
+    last_watched_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> WatchRecord:
+        return cls(*row[: len(RECORD_COLUMNS)])
+
+
+_entries = cast("Table", WatchHistory.__table__)
+_titles = cast("Table", Content.__table__)
+#: The columns of a :class:`WatchRecord`, in its order.
+RECORD_COLUMNS = tuple(_entries.c[field.name] for field in dataclasses.fields(WatchRecord))
+_RECORD_FIELDS = frozenset(field.name for field in dataclasses.fields(WatchRecord))
+
+
+# The hot statements, built once: a statement object built per call costs more to build and to
+# look up in the compiled cache than its round trip to the database.
+_LOCKED_ENTRY = (
+    select(*RECORD_COLUMNS)
+    .where(_entries.c.user_id == bindparam("user_id"), _entries.c.content_id == bindparam("content_id"))
+    .with_for_update()
+)
+#: The columns to set are the parameters' names (besides ``entry_id``).
+_SAVE_ENTRY = update(_entries).where(_entries.c.id == bindparam("entry_id")).returning(*RECORD_COLUMNS)
+#: The same for many entries at once (one pipelined round trip; nothing returned).
+_SAVE_ENTRIES = update(_entries).where(_entries.c.id == bindparam("entry_id"))
+_RESUME_POSITION = select(_entries.c.resume_position_seconds).where(
+    _entries.c.user_id == bindparam("user_id"), _entries.c.content_id == bindparam("content_id")
+)
+
+
+def _listed(*, continue_watching: bool) -> Select[Any]:
+    """A user's listed entries (of published titles, not hidden), as records."""
+    conditions = [
+        _entries.c.user_id == bindparam("user_id"),
+        _entries.c.hidden.is_(False),
+        # A title taken down disappears from the lists rather than showing as unplayable.
+        _titles.c.published.is_(True),
+    ]
+    if continue_watching:
+        conditions += [
+            _entries.c.status.in_([WatchStatus.STARTED, WatchStatus.PAUSED]),
+            _entries.c.resume_position_seconds > 0,
+        ]
+    return (
+        select(*RECORD_COLUMNS).join_from(_entries, _titles, _titles.c.id == _entries.c.content_id).where(*conditions)
+    )
+
+
+def _page_of(listed: Select[Any]) -> Select[Any]:
+    """A page of ``listed``, most recent first, with the total riding on every row as a window
+    count (the page and the total in one query)."""
+    return (
+        listed.add_columns(func.count().over().label("total"))
+        .order_by(_entries.c.last_watched_at.desc(), _entries.c.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+_LISTS = {kind: _listed(continue_watching=kind) for kind in (False, True)}
+_PAGES = {kind: _page_of(listed) for kind, listed in _LISTS.items()}
+_TOTALS = {kind: select(func.count()).select_from(listed.subquery()) for kind, listed in _LISTS.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryItem:
-    entry: WatchHistory
+    entry: WatchRecord
+    title: Title
     #: False when the user's plan no longer covers the title: shown, never as playable.
     accessible: bool
 
@@ -245,9 +344,6 @@ class WatchHistoryService:
         self._entitlements = entitlements
         self._catalog = catalog
 
-    async def entitlement(self, user_id: uuid.UUID) -> Entitlement:
-        return await self._entitlements.for_user(user_id)
-
     def titles_watched_by(self, user_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
         return titles_watched_by(user_id)
 
@@ -257,65 +353,113 @@ class WatchHistoryService:
         self, user_id: uuid.UUID, content_id: uuid.UUID, watched_seconds: float
     ) -> tuple[HistoryItem, bool]:
         """Save a reported position for a title the user may watch. True when the entry is new."""
-        content = await self._published_content(content_id)
-        await self._ensure_covered(user_id, content)
-        entry, created = await self.save_position(user_id, content, watched_seconds)
-        return HistoryItem(entry, accessible=True), created
+        title = await self._published_title(content_id)
+        await self._ensure_covered(user_id, title)
+        entry, created = await self.save_position(user_id, title, watched_seconds)
+        return HistoryItem(entry, title, accessible=True), created
 
     async def update(self, user_id: uuid.UUID, entry_id: uuid.UUID, watched_seconds: float) -> HistoryItem:
-        entry = await self.session.scalar(
-            select(WatchHistory)
-            .where(WatchHistory.id == entry_id, WatchHistory.user_id == user_id, WatchHistory.hidden.is_(False))
-            .with_for_update()
+        content_id = await self.session.scalar(
+            select(_entries.c.content_id).where(
+                _entries.c.id == entry_id, _entries.c.user_id == user_id, _entries.c.hidden.is_(False)
+            )
         )
-        if entry is None:
+        if content_id is None:
             raise WatchEntryNotFound()
-        content = await self._published_content(entry.content_id)
-        await self._ensure_covered(user_id, content)
-        saved, _ = await self.save_position(user_id, content, watched_seconds)
-        return HistoryItem(saved, accessible=True)
+        title = await self._published_title(content_id)
+        await self._ensure_covered(user_id, title)
+        saved, _ = await self.save_position(user_id, title, watched_seconds)
+        return HistoryItem(saved, title, accessible=True)
 
     async def save_position(
-        self, user_id: uuid.UUID, content: Content, position_seconds: float, *, playing: bool = False
-    ) -> tuple[WatchHistory, bool]:
+        self, user_id: uuid.UUID, content: TitleTiming, position_seconds: float, *, playing: bool = False
+    ) -> tuple[WatchRecord, bool]:
         """Upsert the user's entry for ``content`` through the resume rules; True when it was created."""
-        entry_id, created = await self.store_position(user_id, content, position_seconds, playing=playing)
-        return await self._load(entry_id), created
+        return await self.store_position(user_id, content, position_seconds, playing=playing)
 
-    async def store_stream_position(self, stream: StreamSession, *, playing: bool) -> None:
-        """Save a stream's last reported position, observed at its last heartbeat (its title may have
-        been deleted meanwhile: then nothing)."""
-        content = await self._catalog.find(uuid.UUID(stream.content_id))
-        if content is None:
-            return
+    async def store_stream_position(self, stream: StreamSession, *, playing: bool) -> WatchRecord | None:
+        """Save a stream's last reported position, observed at its last heartbeat; the entry as it
+        now stands (None: its title was deleted meanwhile, and nothing was saved)."""
+        title = await self._catalog.title(uuid.UUID(stream.content_id))
+        if title is None:
+            return None
         observed_at = datetime.fromtimestamp(stream.last_heartbeat_at / 1000, UTC)
-        await self.store_position(
-            uuid.UUID(stream.user_id), content, stream.position, playing=playing, observed_at=observed_at
+        entry, _ = await self.store_position(
+            uuid.UUID(stream.user_id), title, stream.position, playing=playing, observed_at=observed_at
         )
+        return entry
+
+    async def store_stream_positions(self, streams: Sequence[StreamSession]) -> None:
+        """:meth:`store_stream_position` for many streams together (the position writer's batches):
+        the entries are read and locked in one query, in a fixed order, and written in one
+        pipelined round trip. A stream with no entry yet goes the single way (the insert)."""
+        titles = await self._catalog.titles({uuid.UUID(stream.content_id) for stream in streams})
+        keys = sorted({(uuid.UUID(stream.user_id), uuid.UUID(stream.content_id)) for stream in streams})
+        if not keys:
+            return
+        rows = await self.session.execute(
+            select(*RECORD_COLUMNS)
+            .where(tuple_(_entries.c.user_id, _entries.c.content_id).in_(keys))
+            .order_by(_entries.c.user_id, _entries.c.content_id)
+            .with_for_update()
+        )
+        entries = {(entry.user_id, entry.content_id): entry for entry in map(WatchRecord.of, rows)}
+        now = utcnow()
+        changed: dict[tuple[uuid.UUID, uuid.UUID], dict[str, Any]] = {}
+        # Oldest observation first: two devices of one user on one title apply in the order they played.
+        for stream in sorted(streams, key=lambda stream: stream.last_heartbeat_at):
+            key = (uuid.UUID(stream.user_id), uuid.UUID(stream.content_id))
+            title = titles.get(key[1])
+            if title is None:  # deleted meanwhile
+                continue
+            observed = min(datetime.fromtimestamp(stream.last_heartbeat_at / 1000, UTC), now)
+            entry = entries.get(key)
+            if entry is None:
+                entries[key], _ = await self.store_position(
+                    key[0], title, stream.position, playing=stream.state == "playing", observed_at=observed
+                )
+                continue
+            if entry.last_watched_at >= observed:
+                continue  # progress never rewinds
+            state = apply_progress(
+                ProgressState.of(entry),
+                stream.position,
+                duration_seconds=title.duration_seconds,
+                credits_start_seconds=title.credits_start_seconds,
+                rules=self.rules,
+                now=observed,
+                playing=stream.state == "playing",
+            )
+            values = {**state.values(), "last_watched_at": observed, "hidden": False, "updated_at": now}
+            entries[key] = dataclasses.replace(entry, **{name: values[name] for name in _RECORD_FIELDS & values.keys()})
+            changed[key] = {"entry_id": entry.id, **values}
+        if changed:
+            await self.session.execute(_SAVE_ENTRIES, list(changed.values()))
 
     async def store_position(
         self,
         user_id: uuid.UUID,
-        content: Content,
+        content: TitleTiming,
         position_seconds: float,
         *,
         playing: bool = False,
         observed_at: datetime | None = None,
-    ) -> tuple[uuid.UUID, bool]:
-        """:meth:`save_position` without reading the entry back (the players' flushes need no answer).
+    ) -> tuple[WatchRecord, bool]:
+        """Upsert the user's entry for ``content`` through the resume rules, returning it as stored
+        and whether it was created. Entitlement is the caller's to check.
 
-        Entitlement is the caller's to check. The row is updated under a row lock; two concurrent
-        first reports cannot both insert (the insert does nothing on conflict, and the loser updates).
-        Every position carries the moment it was observed (``observed_at``; now when not given),
-        stored as the entry's ``last_watched_at``. An observation no newer than what the entry
-        holds (a queued flush overtaken by a stream's final save, a phone that went silent
-        before a TV played on and is expired later) changes nothing: progress never rewinds.
+        The row is updated under a row lock; two concurrent first reports cannot both insert (the
+        insert does nothing on conflict, and the loser updates). Every position carries the moment
+        it was observed (``observed_at``; now when not given), stored as the entry's
+        ``last_watched_at``. An observation no newer than what the entry holds (a queued flush
+        overtaken by a stream's final save, a phone that went silent before a TV played on and is
+        expired later) changes nothing: progress never rewinds.
         """
         now = utcnow()
         observed = min(observed_at, now) if observed_at is not None else now
         entry = await self._locked_entry(user_id, content.id)
         if entry is not None and observed_at is not None and entry.last_watched_at >= observed:
-            return entry.id, False
+            return entry, False
         if entry is None:
             first = apply_progress(
                 None,
@@ -327,15 +471,15 @@ class WatchHistoryService:
                 playing=playing,
             )
             statement, values = self._insert_if_absent(user_id, content.id, first, now, observed)
-            inserted_id = await self.session.scalar(statement, values)
-            if inserted_id is not None:
-                return inserted_id, True
+            inserted = (await self.session.execute(statement, values)).one_or_none()
+            if inserted is not None:
+                return WatchRecord.of(inserted), True
             # A concurrent first report inserted the row: update it like any later report.
             entry = await self._locked_entry(user_id, content.id)
             if entry is None:
                 raise ContentUnavailable()
 
-        apply_progress(
+        state = apply_progress(
             ProgressState.of(entry),
             position_seconds,
             duration_seconds=content.duration_seconds,
@@ -343,19 +487,14 @@ class WatchHistoryService:
             rules=self.rules,
             now=observed,
             playing=playing,
-        ).write_to(entry)
-        entry.last_watched_at = observed
-        entry.hidden = False
-        await self.session.flush()
-        return entry.id, False
-
-    async def _locked_entry(self, user_id: uuid.UUID, content_id: uuid.UUID) -> WatchHistory | None:
-        entry: WatchHistory | None = await self.session.scalar(
-            select(WatchHistory)
-            .where(WatchHistory.user_id == user_id, WatchHistory.content_id == content_id)
-            .with_for_update()
         )
-        return entry
+        values = {**state.values(), "last_watched_at": observed, "hidden": False, "updated_at": now}
+        updated = (await self.session.execute(_SAVE_ENTRY, {"entry_id": entry.id, **values})).one()
+        return WatchRecord.of(updated), False
+
+    async def _locked_entry(self, user_id: uuid.UUID, content_id: uuid.UUID) -> WatchRecord | None:
+        row = (await self.session.execute(_LOCKED_ENTRY, {"user_id": user_id, "content_id": content_id})).one_or_none()
+        return None if row is None else WatchRecord.of(row)
 
     def _insert_if_absent(
         self, user_id: uuid.UUID, content_id: uuid.UUID, state: ProgressState, now: datetime, observed: datetime
@@ -366,13 +505,7 @@ class WatchHistoryService:
             "id": uuid.uuid4(),
             "user_id": user_id,
             "content_id": content_id,
-            "watched_seconds": state.watched_seconds,
-            "total_seconds": state.total_seconds,
-            "progress_percent": state.progress_percent,
-            "resume_position_seconds": state.resume_position_seconds,
-            "status": state.status,
-            "play_count": state.play_count,
-            "completed_at": state.completed_at,
+            **state.values(),
             "last_watched_at": observed,
             "hidden": False,
             "created_at": now,
@@ -381,23 +514,18 @@ class WatchHistoryService:
         return _insert_if_absent_statement(self.session.get_bind().dialect.name), values
 
     async def hide(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> None:
-        entry = await self.session.scalar(
-            select(WatchHistory).where(
-                WatchHistory.id == entry_id, WatchHistory.user_id == user_id, WatchHistory.hidden.is_(False)
-            )
+        hidden = await self.session.scalar(
+            update(_entries)
+            .where(_entries.c.id == entry_id, _entries.c.user_id == user_id, _entries.c.hidden.is_(False))
+            .values(hidden=True, updated_at=utcnow())
+            .returning(_entries.c.id)
         )
-        if entry is None:
+        if hidden is None:
             raise WatchEntryNotFound()
-        entry.hidden = True
-        await self.session.flush()
 
     async def resume_position(self, user_id: uuid.UUID, content_id: uuid.UUID) -> int:
         """Where the user's next playback of the title starts (0: from the beginning)."""
-        position = await self.session.scalar(
-            select(WatchHistory.resume_position_seconds).where(
-                WatchHistory.user_id == user_id, WatchHistory.content_id == content_id
-            )
-        )
+        position = await self.session.scalar(_RESUME_POSITION, {"user_id": user_id, "content_id": content_id})
         return position or 0
 
     # lists
@@ -412,35 +540,24 @@ class WatchHistoryService:
     async def _list(
         self, user_id: uuid.UUID, *, continue_watching: bool, limit: int, offset: int
     ) -> tuple[list[HistoryItem], int]:
-        conditions = [
-            WatchHistory.user_id == user_id,
-            WatchHistory.hidden.is_(False),
-            # A title taken down disappears from the lists rather than showing as unplayable.
-            Content.published.is_(True),
-        ]
-        if continue_watching:
-            conditions += [
-                WatchHistory.status.in_([WatchStatus.STARTED, WatchStatus.PAUSED]),
-                WatchHistory.resume_position_seconds > 0,
-            ]
-        joined = select(WatchHistory).join(Content, Content.id == WatchHistory.content_id).where(*conditions)
-        # The page and the total in one query (the total rides on every row as a window count).
         rows = (
             await self.session.execute(
-                joined.add_columns(func.count().over().label("total"))
-                .options(contains_eager(WatchHistory.content).selectinload(Content.genres))
-                .order_by(WatchHistory.last_watched_at.desc(), WatchHistory.id.desc())
-                .limit(limit)
-                .offset(offset)
+                _PAGES[continue_watching], {"user_id": user_id, "limit": limit, "offset": offset}
             )
         ).all()
-        entries = [row[0] for row in rows]
+        entries = [WatchRecord.of(row) for row in rows]
         if rows:
             total = int(rows[0].total)
         else:  # a page past the end: the total still counts
-            total = await self.session.scalar(select(func.count()).select_from(joined.subquery())) or 0
-        entitlement = await self.entitlement(user_id)
-        items = [HistoryItem(entry, accessible=entitlement.covers(entry.content.access_level)) for entry in entries]
+            total = await self.session.scalar(_TOTALS[continue_watching], {"user_id": user_id}) or 0
+        # The titles' cards come from the catalog's memory: no join of their columns, no genre query.
+        titles = await self._catalog.titles(entry.content_id for entry in entries)
+        entitlement = await self._entitlements.remembered(user_id)
+        items = [
+            HistoryItem(entry, title, accessible=entitlement.covers(title.access_level))
+            for entry in entries
+            if (title := titles.get(entry.content_id)) is not None
+        ]
         return items, total
 
     async def viewing_signals(self, user_id: uuid.UUID, *, limit: int = 200) -> Sequence[ViewingSignal]:
@@ -468,29 +585,19 @@ class WatchHistoryService:
 
     # helpers
 
-    async def _published_content(self, content_id: uuid.UUID) -> Content:
-        content = await self._catalog.find(content_id)
-        if content is None or not content.published:
+    async def _published_title(self, content_id: uuid.UUID) -> Title:
+        title = await self._catalog.title(content_id)
+        if title is None or not title.published:
             raise ContentUnavailable()
-        return content
+        return title
 
-    async def _ensure_covered(self, user_id: uuid.UUID, content: Content) -> None:
-        entitlement = await self.entitlement(user_id)
-        if not entitlement.covers(content.access_level):
+    async def _ensure_covered(self, user_id: uuid.UUID, title: Title) -> None:
+        entitlement = await self._entitlements.remembered(user_id)
+        if not entitlement.covers(title.access_level):
             raise PlanRequired(
-                f"Your plan does not include {content.access_level.value} titles.",
-                extra={"required_access_level": content.access_level.value},
+                f"Your plan does not include {title.access_level.value} titles.",
+                extra={"required_access_level": title.access_level.value},
             )
-
-    async def _load(self, entry_id: uuid.UUID) -> WatchHistory:
-        entry = await self.session.scalar(
-            select(WatchHistory)
-            .where(WatchHistory.id == entry_id)
-            .options(selectinload(WatchHistory.content).selectinload(Content.genres))
-            .execution_options(populate_existing=True)
-        )
-        assert entry is not None
-        return entry
 
 
 __all__ = [
@@ -499,9 +606,11 @@ __all__ = [
     "PlanRequired",
     "ProgressState",
     "ResumeRules",
+    "TitleTiming",
     "ViewingSignal",
     "WatchEntryNotFound",
     "WatchHistoryService",
+    "WatchRecord",
     "apply_progress",
     "titles_watched_by",
     "viewers_per_title",
@@ -519,9 +628,11 @@ def _insert_if_absent_statement(dialect: str) -> Executable:
         "resume_position_seconds", "status", "play_count", "completed_at", "last_watched_at", "hidden",
         "created_at", "updated_at",
     )  # fmt: skip
+    returned = ", ".join(column.name for column in RECORD_COLUMNS)
     statement = text(
         f"INSERT INTO {WatchHistory.__tablename__} ({', '.join(names)}) "  # noqa: S608  (fixed names)
         f"VALUES ({', '.join(':' + name for name in names)}) "
-        "ON CONFLICT (user_id, content_id) DO NOTHING RETURNING id"
+        f"ON CONFLICT (user_id, content_id) DO NOTHING RETURNING {returned}"
     )
-    return statement.bindparams(*(bindparam(name, type_=columns[name].type) for name in names)).columns(columns["id"])
+    statement = statement.bindparams(*(bindparam(name, type_=columns[name].type) for name in names))
+    return statement.columns(*RECORD_COLUMNS)

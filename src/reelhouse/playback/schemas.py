@@ -8,7 +8,7 @@ from uuid import UUID
 
 from msgspec import Meta, Struct
 
-from reelhouse.catalog.schemas import Content, content_from
+from reelhouse.catalog.schemas import Content
 from reelhouse.playback.models import WatchStatus
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def watch_entry_from(item: HistoryItem) -> WatchEntry:
         id=entry.id,
         user_id=entry.user_id,
         content_id=entry.content_id,
-        content=content_from(entry.content),
+        content=item.title.card,
         watched_seconds=entry.watched_seconds,
         total_seconds=entry.total_seconds,
         progress_percent=entry.progress_percent,

@@ -22,7 +22,7 @@ from reelhouse.accounts.repositories import UserRepository
 from reelhouse.plans.models import AccessLevel, StreamLimitPolicy
 from reelhouse.platform.errors import Conflict, NotFound
 from reelhouse.platform.outages import OutageLog, is_outage
-from reelhouse.playback.events import PlaybackEventKind, record_event, stream_never_ended
+from reelhouse.playback.events import PlaybackEventKind, PlaybackLog, stream_never_ended
 from reelhouse.playback.history import ContentUnavailable, PlanRequired
 from reelhouse.playback.metrics import ADMISSIONS, ENDINGS
 from reelhouse.playback.pending import PendingWrite
@@ -31,8 +31,8 @@ from reelhouse.playback.streams import EndedStream, EndReason, NewStream, Stream
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from reelhouse.catalog.models import Content
     from reelhouse.catalog.services import CatalogService
+    from reelhouse.catalog.titles import Title
     from reelhouse.config import PlaybackSettings
     from reelhouse.platform.broadcast import Broadcast
     from reelhouse.platform.uow import UnitOfWork
@@ -260,6 +260,9 @@ class PlaybackService:
         self.public_url = public_url.rstrip("/")
         self.uow = uow
         self.session = uow.session
+        self._log = PlaybackLog(uow)
+        #: Resume points of the entries this unit of work saved, by (user, title).
+        self._saved: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
         self._settings = settings
         self._streams = streams
         self._snapshots = snapshots
@@ -284,7 +287,7 @@ class PlaybackService:
         replace_session_id: str | None,
     ) -> StartedStream:
         content = await self._playable_content(content_id)
-        entitlement = await self._entitlements.for_user(user_id)
+        entitlement = await self._entitlements.remembered(user_id)
         if not entitlement.covers(content.access_level):
             raise PlanRequired()
         if not content.playable:
@@ -308,10 +311,14 @@ class PlaybackService:
             limit=entitlement.max_devices,
             reject_when_full=entitlement.stream_limit_policy == StreamLimitPolicy.REJECT_NEW,
             replace_session_id=replace_session_id,
+            resolution_cap=entitlement.max_resolution.value,
         )
-        # Settled first, so a device taking over a title resumes where the evicted one was.
+        # Settled first, so a device taking over a title resumes where the evicted one was (known
+        # from that save when it was this title: no second read).
         await self.settle(admission.ended)
-        resume = await self._history.resume_position(user_id, content.id)
+        resume = self._saved.get((user_id, content.id))
+        if resume is None:
+            resume = await self._history.resume_position(user_id, content.id)
         if not admission.admitted:
             raise StreamLimitReached(
                 extra={
@@ -320,10 +327,9 @@ class PlaybackService:
                 }
             )
         ADMISSIONS.inc()
-        await self._streams.set_resolution_cap(str(user_id), entitlement.max_resolution.value)
         # A concurrent start may have evicted it already; its device is told so when it connects.
         session = _just_admitted(new)
-        await record_event(self.session, replace(session, position=float(resume)), PlaybackEventKind.STARTED)
+        self._log.record(replace(session, position=float(resume)), PlaybackEventKind.STARTED)
         return StartedStream(
             session=session,
             playback_token=self._playback_tokens.issue(
@@ -425,7 +431,7 @@ class PlaybackService:
         if session.state != STARTING:
             # A stream that never sent a heartbeat reported no position: keep the saved one.
             await self._save_position(session)
-        await record_event(self.session, session, PlaybackEventKind(reason.value))
+        self._log.record(session, PlaybackEventKind(reason.value))
 
     async def write_pending(self, write: PendingWrite) -> None:
         """What an earlier unit of work could not write (see :mod:`reelhouse.playback.pending`)."""
@@ -469,11 +475,11 @@ class PlaybackService:
             ),
             limit=entitlement.max_devices,
             reject_when_full=entitlement.stream_limit_policy == StreamLimitPolicy.REJECT_NEW,
+            resolution_cap=entitlement.max_resolution.value,
         )
         await self.settle(admission.ended)
         if not admission.admitted:
             return EndReason.STREAM_LIMIT
-        await self._streams.set_resolution_cap(claims.user_id, entitlement.max_resolution.value)
         await self._streams.heartbeat(claims.user_id, claims.session_id, position, state)
         logger.info("stream %s admitted again after the store lost it", claims.session_id)
         return None
@@ -486,13 +492,15 @@ class PlaybackService:
 
     async def _save_position(self, session: StreamSession) -> None:
         self._positions.discard(session.session_id)
-        await self._history.store_stream_position(session, playing=False)
+        entry = await self._history.store_stream_position(session, playing=False)
+        if entry is not None:
+            self._saved[(entry.user_id, entry.content_id)] = entry.resume_position_seconds
 
-    async def _playable_content(self, content_id: uuid.UUID) -> Content:
-        content = await self._catalog.find(content_id)
-        if content is None or not content.published:
+    async def _playable_content(self, content_id: uuid.UUID) -> Title:
+        title = await self._catalog.title(content_id)
+        if title is None or not title.published:
             raise ContentUnavailable()
-        return content
+        return title
 
 
 def _just_admitted(new: NewStream) -> StreamSession:

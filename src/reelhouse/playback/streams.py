@@ -112,8 +112,17 @@ class StreamAccess:
 
 class StreamStore(Protocol):
     async def admit(
-        self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
-    ) -> Admission: ...
+        self,
+        new: NewStream,
+        *,
+        limit: int,
+        reject_when_full: bool,
+        replace_session_id: str | None = None,
+        resolution_cap: str | None = None,
+    ) -> Admission:
+        """Start ``new`` within ``limit`` live streams; with ``resolution_cap``, also set the user's
+        cap (as :meth:`set_resolution_cap`, admitted or not) in the same round trip."""
+        ...
 
     async def heartbeat(self, user_id: str, session_id: str, position: float, state: str) -> HeartbeatOutcome: ...
 
@@ -422,7 +431,13 @@ class RedisStreamStore:
         return json.loads(raw)
 
     async def admit(
-        self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
+        self,
+        new: NewStream,
+        *,
+        limit: int,
+        reject_when_full: bool,
+        replace_session_id: str | None = None,
+        resolution_cap: str | None = None,
     ) -> Admission:
         args = [
             *self._common(new.user_id),
@@ -438,8 +453,10 @@ class RedisStreamStore:
             replace_session_id or "",
         ]
         # In the same round trip, admitted or not: the sweeper forgets users with nothing live.
-        index = ("ZADD", self._index_key, _now_ms(), new.user_id)
-        raw, _ = await self._pipelined(self._admit, [(self._keys(new.user_id), args)], then=[index])
+        then: list[tuple[Any, ...]] = [("ZADD", self._index_key, _now_ms(), new.user_id)]
+        if resolution_cap is not None:
+            then.append(self._set_cap(new.user_id, resolution_cap))
+        raw, *_ = await self._pipelined(self._admit, [(self._keys(new.user_id), args)], then=then)
         result = json.loads(raw)
         return Admission(
             admitted=bool(result["admitted"]),
@@ -563,6 +580,10 @@ class RedisStreamStore:
     async def set_resolution_cap(self, user_id: str, resolution: str) -> None:
         await self._redis.set(self._cap_key(user_id), resolution, ex=self._timings.ended_ttl_seconds)
 
+    def _set_cap(self, user_id: str, resolution: str) -> tuple[Any, ...]:
+        """:meth:`set_resolution_cap` as a command for a pipeline."""
+        return ("SET", self._cap_key(user_id), resolution, "EX", self._timings.ended_ttl_seconds)
+
     async def access(self, user_id: str, session_id: str) -> StreamAccess:
         session_prefix, ended_prefix, _ = self._common(user_id)
         keys = [f"{session_prefix}{session_id}", f"{ended_prefix}{session_id}", self._cap_key(user_id)]
@@ -627,8 +648,16 @@ class MemoryStreamStore:
         return sorted(streams.sessions.values(), key=lambda s: (s.started_at, s.session_id))
 
     async def admit(
-        self, new: NewStream, *, limit: int, reject_when_full: bool, replace_session_id: str | None = None
+        self,
+        new: NewStream,
+        *,
+        limit: int,
+        reject_when_full: bool,
+        replace_session_id: str | None = None,
+        resolution_cap: str | None = None,
     ) -> Admission:
+        if resolution_cap is not None:
+            self._caps[new.user_id] = resolution_cap
         now = self._clock()
         streams = self._user(new.user_id)
         ended = self._drop_silent(streams, now)
