@@ -159,6 +159,15 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              lambda: _f(value) >= 1000 and _f(admission.get("p99_ms")) < 50 and admission.get("non_2xx", 0) == 0,
              ceiling=ping, detail=_http_detail(admission))
     )  # fmt: skip
+    two = raw.get("admission_two_instances") or {}
+    rows.append(
+        _row("admission_two_instances", "The same admission on two API processes (32 connections each)",
+             two.get("requests_per_s"), "starts/s", "reported: how admission grows with processes", lambda: True,
+             ceiling=ping,
+             detail=f"p50 {two.get('p50_ms')} ms, p99 {two.get('p99_ms')} ms (the slower process), per process "
+             f"{two.get('per_instance')} starts/s, non-2xx {two.get('non_2xx')}, "
+             f"server CPU {two.get('server_cpu_percent')} %")
+    )  # fmt: skip
     rows.extend(_media_rows(raw, ping))
     memory = raw.get("players_memory") or {}
     kib = memory.get("kib_per_connection")
@@ -180,6 +189,15 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              f"lost {beats.get('lost')}, sockets closed meanwhile {beats.get('sockets_closed_meanwhile')}, "
              f"server CPU {beats.get('server_cpu_percent')} %, "
              f"load generator CPU {beats.get('loader_cpu_percent')} %")
+    )  # fmt: skip
+    fewer = raw.get("heartbeats_fewer") or {}
+    rows.append(
+        _row("heartbeats_fewer",
+             f"Heartbeats at {fewer.get('rate_per_s', '?')}/s across {fewer.get('sockets', '?')} sockets "
+             "(a tenth of the players)", fewer.get("p99_ms"), "ms p99", "reported: how the tail grows with players",
+             lambda: True,
+             detail=f"p50 {fewer.get('p50_ms')} ms, max {fewer.get('max_ms')} ms, sent {fewer.get('sent')}, lost "
+             f"{fewer.get('lost')}, server CPU {fewer.get('server_cpu_percent')} %")
     )  # fmt: skip
     flood = raw.get("heartbeat_flood") or {}
     value = flood.get("round_trips_per_s")

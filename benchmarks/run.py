@@ -180,6 +180,7 @@ class Bench:
         self.prefix = f"bench{self.run_id}"
         self.secret = secrets.token_urlsafe(48)
         self.servers: list[Server] = []
+        self._second: Server | None = None
         self.seeded = Seeded()
 
     # ---- setup -------------------------------------------------------------------------------
@@ -326,6 +327,51 @@ class Bench:
         result["plan_device_limit"] = 2
         result["evictions_per_start_expected"] = "every start after a user's first two"
         self.record("admission", **result)
+
+    async def admission_on_two_instances(self) -> None:
+        """How admission grows from one API process to two (half the connections and users on each;
+        the processes share the machine's two cores with PostgreSQL, Redis and the load). Last in
+        the run: the streams it starts expire in the background for a while after."""
+        users = self.seeded.users_on("Basic")[: self.sizes.admission_users]
+        body = json.dumps({"content_id": self.seeded.free_titles[0], "device_id": "DEVICE"})
+        second = await self.second_instance()
+        target = "/api/v1/playback/sessions"
+        halves = [users[: len(users) // 2], users[len(users) // 2 :]]
+        scripts = [
+            lua_script(self.raw / f"admission_{index}.lua", "POST", target, self.tokens(half), body=body, devices=3)
+            for index, half in enumerate(halves)
+        ]
+        connections = self.sizes.connections // 2
+        servers = (self.api, second)
+        await asyncio.gather(*(
+            run_wrk(server.url + target, self.sizes.warmup_seconds or 1, connections,
+                    self.raw / f"admission_two_{index}.warmup.txt", script=script)
+            for index, (server, script) in enumerate(zip(servers, scripts, strict=True))
+        ))  # fmt: skip
+        meters = [CpuMeter(server) for server in servers]
+        results = await asyncio.gather(*(
+            run_wrk(server.url + target, self.sizes.http_seconds, connections,
+                    self.raw / f"admission_two_{index}.wrk.txt", script=script)
+            for index, (server, script) in enumerate(zip(servers, scripts, strict=True))
+        ))  # fmt: skip
+        self.record(
+            "admission_two_instances",
+            requests_per_s=round(sum(result["requests_per_s"] for result in results), 1),
+            p50_ms=max(result["p50_ms"] for result in results),
+            p99_ms=max(result["p99_ms"] for result in results),
+            non_2xx=sum(result.get("non_2xx", 0) for result in results),
+            connections=connections * 2,
+            per_instance=[result["requests_per_s"] for result in results],
+            server_cpu_percent=[meter.percent() for meter in meters],
+        )
+
+    async def second_instance(self) -> Server:
+        """A second API process on the same database and Redis (started once, kept for the run)."""
+        if self._second is None:
+            self._second = self._server("api-2", "reelhouse.app:create_app", api_environ(
+                self.dsn, self.prefix, self.secret, self.raw / "var"))  # fmt: skip
+            await self._second.wait_healthy()
+        return self._second
 
     async def media(self) -> None:
         """Transcode speed against the ffmpeg CLI; then a player's playlist and segment requests."""
@@ -502,12 +548,39 @@ class Bench:
         finally:
             loader.kill()
             await loader.finish(10)
+        await self.heartbeats_of_fewer_players(count // 10)
+
+    async def heartbeats_of_fewer_players(self, count: int) -> None:
+        """The same heartbeat rate across a tenth of the players (the others gone): how the tail
+        grows with the number of connected players."""
+        await asyncio.sleep(2)  # the server settles the players that just left
+        sizes = self.sizes
+        loader = await Loader.start(
+            "players",
+            {"base": self.api.url, "tokens": self.tokens(list(range(count))),
+             "content_id": self.seeded.free_titles[4], "join_limit_seconds": sizes.join_limit_seconds},
+            self.raw, "players_fewer",
+        )  # fmt: skip
+        try:
+            await loader.read(60)
+            await loader.send("join")
+            joined = await loader.read(sizes.join_limit_seconds + 120)
+            await asyncio.sleep(1.5)
+            meter = CpuMeter(self.api)
+            seconds = sizes.heartbeat_seconds / 2
+            await loader.send(f"hb {sizes.heartbeat_rate} {seconds} {count}")
+            beats = await loader.read(seconds + 60)
+            beats.pop("event", None)
+            self.record("heartbeats_fewer", **beats, server_cpu_percent=meter.percent(), joined=joined["sockets"])
+            await loader.send("quit")
+            await loader.read(60)
+        finally:
+            loader.kill()
+            await loader.finish(10)
 
     async def eviction(self) -> None:
         self.results.setdefault("_idle_waits", {})["eviction"] = await wait_until_idle(self.api)
-        second = self._server("api-2", "reelhouse.app:create_app", api_environ(
-            self.dsn, self.prefix, self.secret, self.raw / "var"))  # fmt: skip
-        await second.wait_healthy()
+        second = await self.second_instance()
         await asyncio.sleep(2)  # let the first instance settle the players that just left
         users = self.seeded.users_on("Free")[-self.sizes.eviction_samples :]
         result = await run_loader(
@@ -528,10 +601,12 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         started = datetime.now(UTC)
         steps = [
-            self.ceilings, self.http, self.history, self.admission, self.media, self.flood, self.players, self.eviction
+            self.ceilings, self.http, self.history, self.admission, self.media, self.flood, self.players, self.eviction,
+            self.admission_on_two_instances,
         ]  # fmt: skip
         if self.only:
-            steps = [step for step in steps if step.__name__ in self.only or step == self.ceilings]
+            # A group's name selects its steps (admission: both admission steps).
+            steps = [step for step in steps if step.__name__.split("_")[0] in self.only or step == self.ceilings]
         try:
             async with asyncio.timeout(self.sizes.run_timeout):
                 await self.setup()
