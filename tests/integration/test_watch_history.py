@@ -324,7 +324,7 @@ class TestConcurrency:
             async with units.begin() as uow:
                 content = await uow.session.get(Content, UUID(film["id"]))
                 assert content is not None
-                _, created = await components.watch_history(uow).save_position(user.id, content, position)
+                _, created = await components.watch_history(uow).store_position(user.id, content, position)
                 return created
 
         try:

@@ -12,8 +12,9 @@ The rules, with their defaults from ``PlaybackSettings``:
   1, and each later completion of a replay (a viewing that went back below the end first) adds 1.
   Positions reported while still past the end (the credits rolling) never count twice.
 
-:func:`apply_progress` is the pure rule; the REST routes and the playback websocket both go through
-:meth:`WatchHistoryService.save_position`, which applies it.
+:func:`apply_progress` is the pure rule; the REST routes and the playback websocket (its position
+writer's batches and a stream's final save) all go through :class:`WatchHistoryService`, which
+applies it (:meth:`~WatchHistoryService.store_position`, :meth:`~WatchHistoryService.store_stream_positions`).
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ class WatchHistoryService:
         """Save a reported position for a title the user may watch. True when the entry is new."""
         title = await self._published_title(content_id)
         await self._ensure_covered(user_id, title)
-        entry, created = await self.save_position(user_id, title, watched_seconds)
+        entry, created = await self.store_position(user_id, title, watched_seconds)
         return HistoryItem(entry, title, accessible=True), created
 
     async def update(self, user_id: uuid.UUID, entry_id: uuid.UUID, watched_seconds: float) -> HistoryItem:
@@ -368,14 +369,8 @@ class WatchHistoryService:
             raise WatchEntryNotFound()
         title = await self._published_title(content_id)
         await self._ensure_covered(user_id, title)
-        saved, _ = await self.save_position(user_id, title, watched_seconds)
+        saved, _ = await self.store_position(user_id, title, watched_seconds)
         return HistoryItem(saved, title, accessible=True)
-
-    async def save_position(
-        self, user_id: uuid.UUID, content: TitleTiming, position_seconds: float, *, playing: bool = False
-    ) -> tuple[WatchRecord, bool]:
-        """Upsert the user's entry for ``content`` through the resume rules; True when it was created."""
-        return await self.store_position(user_id, content, position_seconds, playing=playing)
 
     async def store_stream_position(self, stream: StreamSession, *, playing: bool) -> WatchRecord | None:
         """Save a stream's last reported position, observed at its last heartbeat; the entry as it
