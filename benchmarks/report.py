@@ -190,6 +190,14 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              f"server CPU {beats.get('server_cpu_percent')} %, "
              f"load generator CPU {beats.get('loader_cpu_percent')} %")
     )  # fmt: skip
+    for key in ("admission_with_players", "admission_with_fewer_players"):
+        probe = raw.get(key) or {}
+        rows.append(
+            _row(key, f"One start's latency with {probe.get('players', '?')} players connected (20 starts/s)",
+                 probe.get("p99_ms"), "ms p99", "reported: how admission grows with players", lambda: True,
+                 detail=f"{probe.get('count')} starts, p50 {probe.get('p50_ms')} ms, max {probe.get('max_ms')} ms, "
+                 f"statuses {probe.get('statuses')}")
+        )  # fmt: skip
     fewer = raw.get("heartbeats_fewer") or {}
     rows.append(
         _row("heartbeats_fewer",

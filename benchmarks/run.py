@@ -30,7 +30,11 @@ from redis.asyncio import Redis
 from benchmarks import profiles, report
 from benchmarks.procs import ROOT, SERVERS, CpuMeter, Loader, Server, run_loader, run_wrk, wait_until_idle
 from benchmarks.seed import BENCH_PASSWORD, Seeded, drop_database, recreate_database, seed
+from benchmarks.stats import latency_summary_ms
 
+#: The admission probe: this many starts at this rate, while players are connected.
+PROBE_STARTS = 200
+PROBE_RATE = 20.0
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -485,6 +489,7 @@ class Bench:
             rss_after = self.api.rss_kib()
             sockets = max(1, int(joined["sockets"]))
             per_connection = (rss_after - rss_before) / sockets
+            probe = await self.admission_probe(int(joined["sockets"]))
             self.record(
                 "players_memory",
                 sockets=joined["sockets"], not_joined=joined["not_joined"], join_errors=joined["errors"],
@@ -494,6 +499,7 @@ class Bench:
                 measured="server VmRSS before the first start and after every player started, connected and "
                 "heartbeated once (so it includes per-stream state, not only the socket)",
             )  # fmt: skip
+            self.record("admission_with_players", **probe)
             # Heartbeats at a fixed rate across every socket, with database writes counted.
             await asyncio.sleep(1.5)
             stats_before = await db_stats(self.dsn)
@@ -550,6 +556,32 @@ class Bench:
             await loader.finish(10)
         await self.heartbeats_of_fewer_players(count // 10)
 
+    async def admission_probe(self, players: int) -> dict[str, Any]:
+        """Starts at a steady 20/s by Premium users on a device of their own (no eviction), while
+        ``players`` are connected: how one admission's latency grows with the players held."""
+        users = self.seeded.users_on("Premium")[-(20 if self.smoke else PROBE_STARTS) :]
+        tokens = self.tokens(users)
+        samples: list[float] = []
+        statuses: dict[str, int] = {}
+        async with httpx.AsyncClient(base_url=self.api.url, timeout=30) as http:
+            first = time.perf_counter()
+            for index, token in enumerate(tokens):
+                began = time.perf_counter()
+                response = await http.post(
+                    "/api/v1/playback/sessions",
+                    json={"content_id": self.seeded.free_titles[5], "device_id": f"probe-{players}"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                samples.append(time.perf_counter() - began)
+                statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+                if response.status_code == 201:
+                    await http.delete(
+                        f"/api/v1/playback/sessions/{response.json()['session_id']}",
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                await asyncio.sleep(max(0.0, first + (index + 1) / PROBE_RATE - time.perf_counter()))
+        return {"players": players, "statuses": statuses, **latency_summary_ms(samples)}
+
     async def heartbeats_of_fewer_players(self, count: int) -> None:
         """The same heartbeat rate across a tenth of the players (the others gone): how the tail
         grows with the number of connected players."""
@@ -565,6 +597,7 @@ class Bench:
             await loader.read(60)
             await loader.send("join")
             joined = await loader.read(sizes.join_limit_seconds + 120)
+            self.record("admission_with_fewer_players", **await self.admission_probe(int(joined["sockets"])))
             await asyncio.sleep(1.5)
             meter = CpuMeter(self.api)
             seconds = sizes.heartbeat_seconds / 2

@@ -29,6 +29,8 @@ SCENARIOS = {
     "history_hot",
     "admission",
     "admission_two_instances",
+    "admission_with_players",
+    "admission_with_fewer_players",
     "media",
     "media_keys",
     "media_offload",
