@@ -207,6 +207,15 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
              detail=f"p50 {fewer.get('p50_ms')} ms, max {fewer.get('max_ms')} ms, sent {fewer.get('sent')}, lost "
              f"{fewer.get('lost')}, server CPU {fewer.get('server_cpu_percent')} %")
     )  # fmt: skip
+    two = raw.get("heartbeats_two_instances") or {}
+    rows.append(
+        _row("heartbeats_two_instances",
+             f"Heartbeats at {two.get('rate_per_s', '?')}/s across {two.get('sockets', '?')} sockets on two API "
+             "processes", two.get("p99_ms"), "ms p99", "reported: how the tail changes with processes",
+             lambda: True,
+             detail=f"p50 {two.get('p50_ms')} ms, max {two.get('max_ms')} ms, sent {two.get('sent')}, lost "
+             f"{two.get('lost')}, server CPU {two.get('server_cpu_percent')} %")
+    )  # fmt: skip
     flood = raw.get("heartbeat_flood") or {}
     value = flood.get("round_trips_per_s")
     rows.append(

@@ -582,6 +582,39 @@ class Bench:
                 await asyncio.sleep(max(0.0, first + (index + 1) / PROBE_RATE - time.perf_counter()))
         return {"players": players, "statuses": statuses, **latency_summary_ms(samples)}
 
+    async def players_on_two_instances(self) -> None:
+        """The same players and heartbeat rate split over two API processes (on the same two cores):
+        how the heartbeat tail changes from one process to two."""
+        sizes = self.sizes
+        second = await self.second_instance()
+        await asyncio.sleep(2)
+        count = min(sizes.players, len(self.seeded.user_ids))
+        loader = await Loader.start(
+            "players",
+            {"base": self.api.url, "bases": [self.api.url, second.url], "tokens": self.tokens(list(range(count))),
+             "content_id": self.seeded.free_titles[6], "join_limit_seconds": sizes.join_limit_seconds},
+            self.raw, "players_two",
+        )  # fmt: skip
+        try:
+            await loader.read(60)
+            await loader.send("join")
+            joined = await loader.read(sizes.join_limit_seconds + 120)
+            await asyncio.sleep(1.5)
+            meters = [CpuMeter(self.api), CpuMeter(second)]
+            seconds = sizes.heartbeat_seconds / 2
+            await loader.send(f"hb {sizes.heartbeat_rate} {seconds} {count}")
+            beats = await loader.read(seconds + 60)
+            beats.pop("event", None)
+            self.record(
+                "heartbeats_two_instances", **beats, joined=joined["sockets"],
+                server_cpu_percent=[meter.percent() for meter in meters],
+            )  # fmt: skip
+            await loader.send("quit")
+            await loader.read(60)
+        finally:
+            loader.kill()
+            await loader.finish(10)
+
     async def heartbeats_of_fewer_players(self, count: int) -> None:
         """The same heartbeat rate across a tenth of the players (the others gone): how the tail
         grows with the number of connected players."""
@@ -635,7 +668,7 @@ class Bench:
         started = datetime.now(UTC)
         steps = [
             self.ceilings, self.http, self.history, self.admission, self.media, self.flood, self.players, self.eviction,
-            self.admission_on_two_instances,
+            self.admission_on_two_instances, self.players_on_two_instances,
         ]  # fmt: skip
         if self.only:
             # A group's name selects its steps (admission: both admission steps).

@@ -232,9 +232,10 @@ class Players:
 
 
 async def join_players(
-    base: str, tokens: list[str], content_id: str, group: Players, limit_seconds: float
+    bases: list[str], tokens: list[str], content_id: str, group: Players, limit_seconds: float
 ) -> dict[str, Any]:
     """Each player starts its stream, opens its socket at once and heartbeats (as a real player does).
+    Player i starts on ``bases[i % len(bases)]`` (its socket goes where that instance says).
 
     Players not yet admitted after ``limit_seconds`` give up (counted as ``not_joined``).
     """
@@ -245,10 +246,15 @@ async def join_players(
     deadline = began + limit_seconds
     limits = httpx.Limits(max_connections=START_CONCURRENCY, max_keepalive_connections=START_CONCURRENCY)
     keepalive = asyncio.create_task(group.keepalive())
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30, limits=limits))
+            for base in bases
+        ]
 
-        async def one(token: str) -> None:
+        async def one(index: int, token: str) -> None:
             nonlocal skipped
+            http = clients[index % len(clients)]
             async with gate:
                 if time.perf_counter() > deadline:
                     skipped += 1
@@ -269,7 +275,7 @@ async def join_players(
             group.add(socket)
             await group.send(len(group.sockets) - 1)
 
-        await asyncio.gather(*(one(token) for token in tokens))
+        await asyncio.gather(*(one(index, token) for index, token in enumerate(tokens)))
     keepalive.cancel()
     return {"sockets": len(group.sockets), "errors": len(errors), "first_errors": errors[:3], "not_joined": skipped,
             "seconds": round(time.perf_counter() - began, 3)}  # fmt: skip
@@ -285,8 +291,9 @@ async def players(config: dict[str, Any]) -> dict[str, Any]:
         if not words or words[0] == "quit":
             break
         if words[0] == "join":
+            bases = config.get("bases") or [config["base"]]
             joined = await join_players(
-                config["base"], config["tokens"], config["content_id"], group, config["join_limit_seconds"]
+                bases, config["tokens"], config["content_id"], group, config["join_limit_seconds"]
             )
             emit({"event": "joined", **joined})
         elif words[0] == "hb":

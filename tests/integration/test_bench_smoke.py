@@ -38,6 +38,7 @@ SCENARIOS = {
     "players_memory",
     "heartbeats",
     "heartbeats_fewer",
+    "heartbeats_two_instances",
     "heartbeat_flood",
     "eviction",
     "logins_under_load",

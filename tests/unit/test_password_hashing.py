@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,20 +22,28 @@ def niceness(pid: int) -> int:
     return int(stat.rpartition(")")[2].split()[16])
 
 
+def all_processes() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
+def is_pool_worker(pid: int) -> bool:
+    """A multiprocessing worker (not the resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def hashing_processes() -> list[int]:
-    """This process's children that are pool workers (not the resource tracker)."""
-    workers = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"spawn_main" in command:
-            workers.append(int(entry.name))
-    return workers
+    """This process's children that are pool workers."""
+    return [pid for pid in all_processes() if parent_of(pid) == os.getpid() and is_pool_worker(pid)]
 
 
 async def test_a_hash_verifies_its_password_and_no_other():
@@ -59,3 +69,36 @@ async def test_hashing_runs_in_processes_at_a_lower_priority_than_the_api():
     workers = hashing_processes()
     assert workers, "no hashing process ran"
     assert {niceness(pid) for pid in workers} == {lowered}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="looks the processes up in /proc")
+def test_hashing_processes_end_when_the_server_is_killed_outright(tmp_path: Path):
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import asyncio, os, sys\n"
+        "from conftest import build_settings\n"
+        "from reelhouse.accounts.passwords import PasswordHasher\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(PasswordHasher(build_settings().auth).hash('correct horse battery staple'))\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    tests = Path(__file__).resolve().parents[1]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent / "src")])}
+    server = subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environ, cwd=tests
+    )
+    try:
+        assert server.stdout is not None
+        pid = int(server.stdout.readline())
+        workers = [worker for worker in all_processes() if parent_of(worker) == pid and is_pool_worker(worker)]
+        assert workers, "the server started no hashing process"
+    finally:
+        server.kill()  # no shutdown, no exit handlers
+        server.wait(10)
+
+    for _ in range(100):  # 10 s at most
+        if not [worker for worker in workers if Path(f"/proc/{worker}").exists()]:
+            break
+        time.sleep(0.1)
+    assert not [worker for worker in workers if Path(f"/proc/{worker}").exists()], "hashing processes outlived it"

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import functools
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
@@ -55,10 +57,19 @@ def _verify(parameters: Parameters, password_hash: str, password: str) -> bool:
         return False
 
 
-def _behind_everything_else() -> None:
-    """A hashing process's initializer: lower its scheduling priority."""
+def _start_hashing_process() -> None:
+    """A hashing process's initializer: lower its scheduling priority, and end it with its parent
+    (a server killed outright must not leave its hashing processes behind)."""
     with contextlib.suppress(AttributeError, OSError):  # os.nice is POSIX's
         os.nice(HASHING_NICENESS)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}
@@ -72,7 +83,7 @@ def _hashing_processes(workers: int) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_behind_everything_else,
+            initializer=_start_hashing_process,
         )
         _pools[workers] = pool
     return pool
