@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reelhouse.platform.cache import CacheScope
+from reelhouse.platform.memory import Remembered
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -68,42 +69,24 @@ class TitleMemory:
         max_titles: int = MAX_TITLES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_titles = max_titles
-        self._clock = clock
-        self._titles: dict[UUID, tuple[Title, float]] = {}
-        self._generation = 0
+        self._titles: Remembered[UUID, Title] = Remembered(ttl_seconds, max_entries=max_titles, clock=clock)
 
     def __len__(self) -> int:
         return len(self._titles)
 
     def generation(self) -> int:
         """Capture before reading what will be kept: :meth:`keep` refuses it if the catalog changed since."""
-        return self._generation
+        return self._titles.generation()
 
     def recall(self, content_id: UUID) -> Title | None:
-        remembered = self._titles.get(content_id)
-        if remembered is None:
-            return None
-        title, expires_at = remembered
-        if expires_at <= self._clock():
-            del self._titles[content_id]
-            return None
-        return title
+        return self._titles.recall(content_id)
 
     def keep(self, titles: Iterable[Title], generation: int) -> None:
-        if self.ttl_seconds <= 0 or generation != self._generation:
-            return
-        expires_at = self._clock() + self.ttl_seconds
         for title in titles:
-            self._titles.pop(title.id, None)
-            self._titles[title.id] = (title, expires_at)
-        while len(self._titles) > self.max_titles:
-            del self._titles[next(iter(self._titles))]  # the oldest: dicts keep insertion order
+            self._titles.keep(title.id, title, generation)
 
     def forget_all(self) -> None:
-        self._generation += 1
-        self._titles.clear()
+        self._titles.forget_all()
 
     def follow(self, invalidations: Invalidations) -> None:
         """Forget every title when the catalog changes, here or on another instance."""

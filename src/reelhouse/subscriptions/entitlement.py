@@ -7,7 +7,6 @@ only, on ``FREE_MAX_DEVICES`` devices at the free resolution.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from sqlalchemy import exists, select
 from reelhouse.plans.models import AccessLevel, Plan, StreamLimitPolicy
 from reelhouse.plans.resolutions import Resolution
 from reelhouse.platform.cache import CacheScope
+from reelhouse.platform.memory import Remembered
 from reelhouse.subscriptions.events import EntitlementChanged
 from reelhouse.subscriptions.models import Subscription, SubscriptionStatus
 
@@ -130,46 +130,30 @@ class EntitlementMemory:
         ttl_seconds: float = ENTITLEMENT_MEMORY_SECONDS,
         *,
         max_users: int = MAX_REMEMBERED_USERS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time,  # the time base of the subscriptions' end
     ) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_users = max_users
-        self._clock = clock
-        self._users: dict[UUID, tuple[Entitlement, float]] = {}
-        self._generation = 0
+        self._users: Remembered[UUID, Entitlement] = Remembered(ttl_seconds, max_entries=max_users, clock=clock)
 
     def generation(self) -> int:
-        return self._generation
+        return self._users.generation()
 
     def recall(self, user_id: UUID) -> Entitlement | None:
-        remembered = self._users.get(user_id)
-        if remembered is None:
-            return None
-        entitlement, fresh_until = remembered
-        if fresh_until <= self._clock():
-            del self._users[user_id]
-            return None
-        return entitlement
+        return self._users.recall(user_id)
 
     def keep(self, user_id: UUID, entitlement: Entitlement, generation: int) -> None:
-        if self.ttl_seconds <= 0 or generation != self._generation:
-            return
-        fresh_until = self._clock() + self.ttl_seconds
-        if entitlement.valid_until is not None:
-            fresh_until = min(fresh_until, entitlement.valid_until.timestamp())
-        self._users.pop(user_id, None)
-        self._users[user_id] = (entitlement, fresh_until)
-        while len(self._users) > self.max_users:
-            del self._users[next(iter(self._users))]  # the oldest: dicts keep insertion order
+        until = entitlement.valid_until.timestamp() if entitlement.valid_until is not None else None
+        self._users.keep(user_id, entitlement, generation, until=until)
 
     def forget(self, user_id: str | None) -> None:
         """Forget one user's (by id), or everyone's (None)."""
-        self._generation += 1
         if user_id is None:
-            self._users.clear()
+            self._users.forget_all()
             return
-        with contextlib.suppress(ValueError):
-            self._users.pop(UUID(user_id), None)
+        try:
+            key = UUID(user_id)
+        except ValueError:
+            return  # not a user's id: nobody to forget
+        self._users.forget(key)
 
     def follow(self, invalidations: Invalidations) -> None:
         """Forget what changed, here or on another instance: a user's subscriptions, or any plan."""
