@@ -198,24 +198,18 @@ def scenarios(raw: dict[str, Any]) -> list[Row]:
                  detail=f"{probe.get('count')} starts, p50 {probe.get('p50_ms')} ms, max {probe.get('max_ms')} ms, "
                  f"statuses {probe.get('statuses')}")
         )  # fmt: skip
-    fewer = raw.get("heartbeats_fewer") or {}
-    rows.append(
-        _row("heartbeats_fewer",
-             f"Heartbeats at {fewer.get('rate_per_s', '?')}/s across {fewer.get('sockets', '?')} sockets "
-             "(a tenth of the players)", fewer.get("p99_ms"), "ms p99", "reported: how the tail grows with players",
-             lambda: True,
-             detail=f"p50 {fewer.get('p50_ms')} ms, max {fewer.get('max_ms')} ms, sent {fewer.get('sent')}, lost "
-             f"{fewer.get('lost')}, server CPU {fewer.get('server_cpu_percent')} %")
-    )  # fmt: skip
-    two = raw.get("heartbeats_two_instances") or {}
-    rows.append(
-        _row("heartbeats_two_instances",
-             f"Heartbeats at {two.get('rate_per_s', '?')}/s across {two.get('sockets', '?')} sockets on two API "
-             "processes", two.get("p99_ms"), "ms p99", "reported: how the tail changes with processes",
-             lambda: True,
-             detail=f"p50 {two.get('p50_ms')} ms, max {two.get('max_ms')} ms, sent {two.get('sent')}, lost "
-             f"{two.get('lost')}, server CPU {two.get('server_cpu_percent')} %")
-    )  # fmt: skip
+    for key, where, target in (
+        ("heartbeats_fewer", "(a tenth of the players)", "reported: how the tail grows with players"),
+        ("heartbeats_two_instances", "on two API processes", "reported: how the tail changes with processes"),
+    ):
+        group = raw.get(key) or {}
+        rows.append(
+            _row(key,
+                 f"Heartbeats at {group.get('rate_per_s', '?')}/s across {group.get('sockets', '?')} sockets {where}",
+                 group.get("p99_ms"), "ms p99", target, lambda: True,
+                 detail=f"p50 {group.get('p50_ms')} ms, max {group.get('max_ms')} ms, sent {group.get('sent')}, lost "
+                 f"{group.get('lost')}, server CPU {group.get('server_cpu_percent')} %")
+        )  # fmt: skip
     flood = raw.get("heartbeat_flood") or {}
     value = flood.get("round_trips_per_s")
     rows.append(

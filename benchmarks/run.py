@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -585,64 +585,65 @@ class Bench:
     async def players_on_two_instances(self) -> None:
         """The same players and heartbeat rate split over two API processes (on the same two cores):
         how the heartbeat tail changes from one process to two."""
-        sizes = self.sizes
         second = await self.second_instance()
         await asyncio.sleep(2)
-        count = min(sizes.players, len(self.seeded.user_ids))
-        loader = await Loader.start(
-            "players",
-            {"base": self.api.url, "bases": [self.api.url, second.url], "tokens": self.tokens(list(range(count))),
-             "content_id": self.seeded.free_titles[6], "join_limit_seconds": sizes.join_limit_seconds},
-            self.raw, "players_two",
-        )  # fmt: skip
-        try:
-            await loader.read(60)
-            await loader.send("join")
-            joined = await loader.read(sizes.join_limit_seconds + 120)
-            await asyncio.sleep(1.5)
-            meters = [CpuMeter(self.api), CpuMeter(second)]
-            seconds = sizes.heartbeat_seconds / 2
-            await loader.send(f"hb {sizes.heartbeat_rate} {seconds} {count}")
-            beats = await loader.read(seconds + 60)
-            beats.pop("event", None)
-            self.record(
-                "heartbeats_two_instances", **beats, joined=joined["sockets"],
-                server_cpu_percent=[meter.percent() for meter in meters],
-            )  # fmt: skip
-            await loader.send("quit")
-            await loader.read(60)
-        finally:
-            loader.kill()
-            await loader.finish(10)
+        count = min(self.sizes.players, len(self.seeded.user_ids))
+        joined, beats = await self.heartbeats_of_a_group(
+            "players_two", count, self.seeded.free_titles[6], [self.api, second]
+        )
+        self.record("heartbeats_two_instances", **beats, joined=joined["sockets"])
 
     async def heartbeats_of_fewer_players(self, count: int) -> None:
         """The same heartbeat rate across a tenth of the players (the others gone): how the tail
-        grows with the number of connected players."""
+        grows with the number of connected players; one start's latency among them too."""
         await asyncio.sleep(2)  # the server settles the players that just left
+
+        async def probe(players: int) -> None:
+            self.record("admission_with_fewer_players", **await self.admission_probe(players))
+
+        joined, beats = await self.heartbeats_of_a_group(
+            "players_fewer", count, self.seeded.free_titles[4], [self.api], once_joined=probe
+        )
+        self.record("heartbeats_fewer", **beats, joined=joined["sockets"])
+
+    async def heartbeats_of_a_group(
+        self,
+        name: str,
+        count: int,
+        content_id: str,
+        servers: list[Server],
+        once_joined: Callable[[int], Awaitable[None]] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The first ``count`` users join as players (spread over ``servers``) and heartbeat at the
+        run's rate for half its heartbeat time; (what joined, the heartbeats with each server's CPU)."""
         sizes = self.sizes
         loader = await Loader.start(
             "players",
-            {"base": self.api.url, "tokens": self.tokens(list(range(count))),
-             "content_id": self.seeded.free_titles[4], "join_limit_seconds": sizes.join_limit_seconds},
-            self.raw, "players_fewer",
+            {"base": servers[0].url, "bases": [server.url for server in servers],
+             "tokens": self.tokens(list(range(count))), "content_id": content_id,
+             "join_limit_seconds": sizes.join_limit_seconds},
+            self.raw, name,
         )  # fmt: skip
         try:
             await loader.read(60)
             await loader.send("join")
             joined = await loader.read(sizes.join_limit_seconds + 120)
-            self.record("admission_with_fewer_players", **await self.admission_probe(int(joined["sockets"])))
+            if once_joined is not None:
+                await once_joined(int(joined["sockets"]))
             await asyncio.sleep(1.5)
-            meter = CpuMeter(self.api)
+            meters = [CpuMeter(server) for server in servers]
             seconds = sizes.heartbeat_seconds / 2
             await loader.send(f"hb {sizes.heartbeat_rate} {seconds} {count}")
             beats = await loader.read(seconds + 60)
             beats.pop("event", None)
-            self.record("heartbeats_fewer", **beats, server_cpu_percent=meter.percent(), joined=joined["sockets"])
+            cpu = [meter.percent() for meter in meters]
+            beats["server_cpu_percent"] = cpu[0] if len(cpu) == 1 else cpu
             await loader.send("quit")
             await loader.read(60)
         finally:
             loader.kill()
             await loader.finish(10)
+        return joined, beats
 
     async def eviction(self) -> None:
         self.results.setdefault("_idle_waits", {})["eviction"] = await wait_until_idle(self.api)
