@@ -20,10 +20,10 @@ from catalog_helpers import (
 )
 from sqlalchemy import text
 
-from helpers import in_app_loop
+from conftest import build_settings
 from reelhouse.catalog.models import Content
 from reelhouse.platform.db import build_sqlalchemy_config
-from reelhouse.platform.uow import UnitOfWorkFactory
+from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
 
 CONTINUE = f"{HISTORY}/continue-watching"
 ENTRY_KEYS = {
@@ -338,26 +338,22 @@ class TestConcurrency:
         assert history["watch_history"][0]["watched_seconds"] in {600, 900, 1200}
 
 
-class TestReading:
-    async def test_the_list_routes_read_outside_a_transaction(self, client, backend):
-        """Their session runs each statement on its own (no BEGIN or COMMIT round trips): two reads
-        of the clock a moment apart differ, where inside one transaction PostgreSQL repeats it."""
-        if backend != "postgres":
-            pytest.skip("SQLite's clock has no transaction time to compare with")
-        components = client.app.state.components
+async def test_the_list_routes_session_reads_outside_a_transaction(postgres_url: str):
+    """The list routes' session runs each statement on its own (no BEGIN or COMMIT round trips): two
+    reads of PostgreSQL's clock a moment apart differ, where inside one transaction they repeat."""
+    config = build_sqlalchemy_config(build_settings(DATABASE_URL=postgres_url))
+    units = UnitOfWorkFactory(config, EventBus())
+    try:
+        async with units.read() as session:
+            read_first = await session.scalar(text("SELECT now()"))
+            await asyncio.sleep(0.01)
+            read_second = await session.scalar(text("SELECT now()"))
+        async with units.begin() as uow:
+            written_first = await uow.session.scalar(text("SELECT now()"))
+            await asyncio.sleep(0.01)
+            written_second = await uow.session.scalar(text("SELECT now()"))
+    finally:
+        await config.get_engine().dispose()
 
-        async def clock_twice(reading: bool) -> tuple[Any, Any]:
-            if reading:
-                async with components.units.read() as session:
-                    first = await session.scalar(text("SELECT now()"))
-                    await asyncio.sleep(0.01)
-                    return first, await session.scalar(text("SELECT now()"))
-            async with components.units.begin() as uow:
-                first = await uow.session.scalar(text("SELECT now()"))
-                await asyncio.sleep(0.01)
-                return first, await uow.session.scalar(text("SELECT now()"))
-
-        read_first, read_second = in_app_loop(client, clock_twice, True)
-        written_first, written_second = in_app_loop(client, clock_twice, False)
-        assert read_second > read_first
-        assert written_second == written_first
+    assert read_second > read_first
+    assert written_second == written_first
