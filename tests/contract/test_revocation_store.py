@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from reelhouse.platform.revocation import RevocationStore, TokenStanding
+from reelhouse.platform.revocation import REVOKED, RevocationStore, StandingCheck, TokenStanding
 
 TTL = 900
 
@@ -109,3 +109,35 @@ class TestProfileVersion:
 
         assert 0 != first != second
         assert (await revocations.standing("u2", "jti-1", "family-1", 0)).profile_version == 0
+
+
+class TestManyStandingsAtOnce:
+    async def test_each_check_of_a_batch_gets_the_standing_it_would_get_alone(self, revocations: RevocationStore):
+        await revocations.revoke_token("u1", "jti-1", TTL)
+        await revocations.revoke_family("u2", "family-2", TTL)
+        await revocations.revoke_versions_below("u3", 5, TTL)
+        await revocations.override_admin("u4", True, TTL)
+        await revocations.bump_profile_version("u5")
+        checks = [
+            StandingCheck("u1", "jti-1", "family-1", 1),
+            StandingCheck("u1", "jti-2", "family-1", 1),
+            StandingCheck("u2", "jti-9", "family-2", 1),
+            StandingCheck("u3", "jti-3", "family-3", 4),
+            StandingCheck("u3", "jti-3", "family-3", 5),
+            StandingCheck("u4", "jti-4", "family-4", 1),
+            StandingCheck("u5", "jti-5", "family-5", 1),
+        ]
+
+        together = await revocations.standings(checks)
+        alone = [await revocations.standing(c.user_id, c.jti, c.family_id, c.version) for c in checks]
+
+        assert together == alone
+        assert [standing.revoked for standing in together] == [True, False, True, True, False, False, False]
+        assert together[5].admin_override is True
+        assert together[6].profile_version == 1
+
+    async def test_a_batch_of_one_and_an_empty_batch(self, revocations: RevocationStore):
+        await revocations.revoke_token("u1", "jti-1", TTL)
+
+        assert await revocations.standings([StandingCheck("u1", "jti-1", "family-1", 1)]) == [REVOKED]
+        assert await revocations.standings([]) == []

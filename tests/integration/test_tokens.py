@@ -206,6 +206,22 @@ class TestLogout:
         assert (await client.post("/api/v1/auth/logout", headers=auth(rotated["token"]))).status_code == 204
         assert await profile_status(client, first["token"]) == 401
 
+    async def test_checks_made_together_each_get_their_own_answer(self, client):
+        """Token checks made at the same moment share a round trip: a signed-out token among
+        valid ones is still refused, and the valid ones still pass."""
+        signed_out = await register(client)
+        signed_in = await login(client)
+        stranger = await register(client, email="grace@example.com", name="Grace")
+        assert (await client.post("/api/v1/auth/logout", headers=auth(signed_out["token"]))).status_code == 204
+
+        tokens = [signed_out["token"], signed_in["token"], stranger["token"]] * 10
+        responses = send_concurrently(client, [("GET", PROFILE, {"headers": auth(token)}) for token in tokens])
+
+        expected = [401, 200, 200] * 10
+        assert [response.status_code for response in responses] == expected
+        names = [response.json()["name"] for response in responses if response.status_code == 200]
+        assert names == [signed_in_name for _ in range(10) for signed_in_name in ("Ada", "Grace")]
+
     async def test_logout_needs_a_signed_in_user(self, client):
         response = await client.post("/api/v1/auth/logout")
         assert response.status_code == 401

@@ -13,8 +13,10 @@ from uuid import UUID
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from reelhouse.accounts.tokens import AccessClaims
+from reelhouse.platform.batching import GroupCommit
 from reelhouse.platform.errors import Forbidden, Unauthorized
 from reelhouse.platform.jwt import InvalidToken
+from reelhouse.platform.revocation import StandingCheck
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
     from reelhouse.accounts.repositories import KnownUsers
     from reelhouse.accounts.tokens import AccessTokenCodec
-    from reelhouse.platform.revocation import RevocationStore
+    from reelhouse.platform.revocation import RevocationStore, TokenStanding
 
 
 class InvalidAccessToken(Unauthorized):
@@ -66,13 +68,19 @@ class AccessTokenAuthenticator:
     A token is good when its signature and claims verify and the revocation store does not
     refuse it (signed out, device signed out, signed out everywhere or account disabled since
     it was issued). Its admin flag is the token's own unless it changed since. One round trip
-    to the revocation store; the database only the first time an instance sees a user
-    (accounts are never deleted, so that answer is kept).
+    to the revocation store, shared by the requests checked at the same moment (a group
+    commit: while one batch of checks is on its way, the next gathers); the database only the
+    first time an instance sees a user (accounts are never deleted, so that answer is kept).
     """
+
+    #: Token checks per round trip at most (a pipeline of ``MGET``s).
+    MAX_CHECKS_PER_ROUND_TRIP = 256
 
     def __init__(self, codec: AccessTokenCodec, revocations: RevocationStore, known_users: KnownUsers) -> None:
         self._codec = codec
-        self._revocations = revocations
+        self._standings: GroupCommit[StandingCheck, TokenStanding] = GroupCommit(
+            revocations.standings, self.MAX_CHECKS_PER_ROUND_TRIP
+        )
         self._known_users = known_users
 
     def user_of(self, token: str) -> str | None:
@@ -88,8 +96,8 @@ class AccessTokenAuthenticator:
             claims = self._codec.decode(token)
         except InvalidToken:
             raise InvalidAccessToken() from None
-        standing = await self._revocations.standing(
-            str(claims.user_id), claims.jti, str(claims.family_id), claims.token_version
+        standing = await self._standings.submit(
+            StandingCheck(str(claims.user_id), claims.jti, str(claims.family_id), claims.token_version)
         )
         if standing.revoked or not await self._known_users.exists(claims.user_id):
             raise InvalidAccessToken()

@@ -13,6 +13,8 @@ long as an access token can live (``ACCESS_TOKEN_TTL_SECONDS`` plus leeway):
   remembered profile).
 
 Keys are hash-tagged by user so one ``MGET`` answers everything, also on Redis Cluster.
+:meth:`RevocationStore.standings` answers many tokens' checks in one pipelined round trip
+(what the access-token check gathers concurrent requests into).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from reelhouse.platform.redis_connection import RedisClient
 
@@ -34,6 +36,16 @@ class TokenStanding:
     admin_override: bool | None = None
     #: Changes whenever the user's profile does (0: never changed within a day).
     profile_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StandingCheck:
+    """What a token's standing is asked for: its holder, id, refresh family and token version."""
+
+    user_id: str
+    jti: str
+    family_id: str
+    version: int
 
 
 REVOKED = TokenStanding(revoked=True)
@@ -52,6 +64,10 @@ class RevocationStore(Protocol):
     async def bump_profile_version(self, user_id: str) -> None: ...
 
     async def standing(self, user_id: str, jti: str, family_id: str, version: int) -> TokenStanding: ...
+
+    async def standings(self, checks: Sequence[StandingCheck]) -> list[TokenStanding]:
+        """Each check's standing, in order: one round trip for all of them."""
+        ...
 
 
 #: How long a profile version is kept; remembered profiles live far shorter.
@@ -95,22 +111,40 @@ class RedisRevocationStore:
             pipe.expire(key, PROFILE_VERSION_TTL_SECONDS)
             await pipe.execute()
 
-    async def standing(self, user_id: str, jti: str, family_id: str, version: int) -> TokenStanding:
-        jti_hit, family_hit, floor, admin, profile_version = await self._redis.mget(
-            self._key(user_id, "revoked:jti", jti),
-            self._key(user_id, "revoked:family", family_id),
-            self._key(user_id, "revoked:below"),
-            self._key(user_id, "admin"),
-            self._key(user_id, "profile-version"),
+    def _standing_keys(self, check: StandingCheck) -> tuple[str, ...]:
+        return (
+            self._key(check.user_id, "revoked:jti", check.jti),
+            self._key(check.user_id, "revoked:family", check.family_id),
+            self._key(check.user_id, "revoked:below"),
+            self._key(check.user_id, "admin"),
+            self._key(check.user_id, "profile-version"),
         )
+
+    @staticmethod
+    def _standing_of(check: StandingCheck, values: Sequence[bytes | str | None]) -> TokenStanding:
+        jti_hit, family_hit, floor, admin, profile_version = values
         return _standing(
             jti_hit is not None,
             family_hit is not None,
             int(floor) if floor is not None else None,
-            version,
+            check.version,
             None if admin is None else admin == b"1",
             int(profile_version) if profile_version is not None else 0,
         )
+
+    async def standing(self, user_id: str, jti: str, family_id: str, version: int) -> TokenStanding:
+        check = StandingCheck(user_id, jti, family_id, version)
+        return self._standing_of(check, await self._redis.mget(self._standing_keys(check)))
+
+    async def standings(self, checks: Sequence[StandingCheck]) -> list[TokenStanding]:
+        if len(checks) <= 1:  # nothing to pipeline
+            return [await self.standing(c.user_id, c.jti, c.family_id, c.version) for c in checks]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for check in checks:
+                # Not pipe.mget, which cluster pipelines refuse: these keys share one user's slot.
+                pipe.execute_command("MGET", *self._standing_keys(check))
+            replies = await pipe.execute()
+        return [self._standing_of(check, values) for check, values in zip(checks, replies, strict=True)]
 
 
 class MemoryRevocationStore:
@@ -151,6 +185,9 @@ class MemoryRevocationStore:
             admin if isinstance(admin, bool) else None,
             profile_version if isinstance(profile_version, int) else 0,
         )
+
+    async def standings(self, checks: Sequence[StandingCheck]) -> list[TokenStanding]:
+        return [await self.standing(c.user_id, c.jti, c.family_id, c.version) for c in checks]
 
     def _get(self, key: tuple[str, str, str]) -> object | None:
         entry = self._entries.get(key)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from reelhouse.platform.batching import GroupCommit
 from reelhouse.platform.outages import OutageLog, is_outage
 from reelhouse.playback.pending import PendingWrite
 
@@ -38,33 +39,10 @@ class HeartbeatBatcher:
     MAX_BATCH = 500
 
     def __init__(self, store: StreamStore) -> None:
-        self._store = store
-        self._waiting: list[tuple[HeartbeatReport, asyncio.Future[HeartbeatOutcome]]] = []
-        self._sender: asyncio.Task[None] | None = None
+        self._commit: GroupCommit[HeartbeatReport, HeartbeatOutcome] = GroupCommit(store.heartbeat_many, self.MAX_BATCH)
 
     async def heartbeat(self, report: HeartbeatReport) -> HeartbeatOutcome:
-        answer: asyncio.Future[HeartbeatOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting.append((report, answer))
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send_all())
-        return await answer
-
-    async def _send_all(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[: self.MAX_BATCH], self._waiting[self.MAX_BATCH :]
-                try:
-                    outcomes = await self._store.heartbeat_many([report for report, _ in batch])
-                except Exception as exc:  # noqa: BLE001  (each waiting socket gets the failure)
-                    for _, answer in batch:
-                        if not answer.done():
-                            answer.set_exception(exc)
-                    continue
-                for (_, answer), outcome in zip(batch, outcomes, strict=True):
-                    if not answer.done():
-                        answer.set_result(outcome)
-        finally:
-            self._sender = None
+        return await self._commit.submit(report)
 
 
 class PositionWriter:
