@@ -45,7 +45,7 @@ from reelhouse.platform.client_ip import client_ip
 from reelhouse.platform.db import upgrade_database_async
 from reelhouse.platform.errors import EXCEPTION_HANDLERS
 from reelhouse.platform.headers import add_security_headers
-from reelhouse.platform.health import HealthController
+from reelhouse.platform.health import HealthController, answer_liveness_probes
 from reelhouse.platform.hosts import HostGuardMiddleware
 from reelhouse.platform.jobs import PeriodicJob
 from reelhouse.platform.logging import RequestIdMiddleware, configure_logging, stamp_response
@@ -346,4 +346,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # The body limit is read from the constructor only (not from a plugin's AppConfig).
     app = Litestar(plugins=[ReelhousePlugin(settings)], request_max_body_size=settings.server.request_max_body_bytes)
     install_openapi_document(app, API_CONVENTIONS)
+    # Outermost, inside the before_send hooks: a liveness probe costs no middleware (platform/health.py).
+    app.asgi_handler = answer_liveness_probes(app.asgi_handler)
     return app
