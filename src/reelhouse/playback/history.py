@@ -27,16 +27,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import bindparam, func, select, text, tuple_, update
+from sqlalchemy import Integer, bindparam, func, literal_column, select, text, tuple_, update
 
 from reelhouse.catalog.models import Content
 from reelhouse.platform.errors import Forbidden, NotFound
+from reelhouse.platform.reads import DriverQuery
 from reelhouse.playback.models import WatchHistory, WatchStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Executable, Row, Select, Subquery, Table
+    from sqlalchemy import Executable, Select, Subquery, Table
 
     from reelhouse.catalog.services import CatalogService
     from reelhouse.catalog.titles import Title
@@ -259,8 +260,12 @@ class WatchRecord:
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Row[Any]) -> WatchRecord:
-        return cls(*row[: len(RECORD_COLUMNS)])
+    def of(cls, row: Sequence[Any]) -> WatchRecord:
+        """From a row of :data:`RECORD_COLUMNS` (first), from SQLAlchemy or from the driver
+        (which gives the status as the text it is stored as)."""
+        values = list(row[: len(RECORD_COLUMNS)])
+        values[_STATUS_AT] = WatchStatus(values[_STATUS_AT])
+        return cls(*values)
 
 
 _entries = cast("Table", WatchHistory.__table__)
@@ -268,6 +273,7 @@ _titles = cast("Table", Content.__table__)
 #: The columns of a :class:`WatchRecord`, in its order.
 RECORD_COLUMNS = tuple(_entries.c[field.name] for field in dataclasses.fields(WatchRecord))
 _RECORD_FIELDS = frozenset(field.name for field in dataclasses.fields(WatchRecord))
+_STATUS_AT = [field.name for field in dataclasses.fields(WatchRecord)].index("status")
 
 
 # The hot statements, built once: a statement object built per call costs more to build and to
@@ -296,8 +302,9 @@ def _listed(*, continue_watching: bool) -> Select[Any]:
     ]
     if continue_watching:
         conditions += [
-            _entries.c.status.in_([WatchStatus.STARTED, WatchStatus.PAUSED]),
-            _entries.c.resume_position_seconds > 0,
+            # Parameters given with each call, not constants: the page runs on the driver (platform/reads.py).
+            _entries.c.status.in_([bindparam("started"), bindparam("paused")]),
+            _entries.c.resume_position_seconds > literal_column("0", Integer),
         ]
     return (
         select(*RECORD_COLUMNS).join_from(_entries, _titles, _titles.c.id == _entries.c.content_id).where(*conditions)
@@ -316,7 +323,9 @@ def _page_of(listed: Select[Any]) -> Select[Any]:
 
 
 _LISTS = {kind: _listed(continue_watching=kind) for kind in (False, True)}
-_PAGES = {kind: _page_of(listed) for kind, listed in _LISTS.items()}
+_PAGES = {kind: DriverQuery(_page_of(listed)) for kind, listed in _LISTS.items()}
+#: What the continue-watching list is made of (the parameters its statements take).
+_OPEN_STATUSES = {"started": WatchStatus.STARTED, "paused": WatchStatus.PAUSED}
 _TOTALS = {kind: select(func.count()).select_from(listed.subquery()) for kind, listed in _LISTS.items()}
 
 
@@ -535,16 +544,13 @@ class WatchHistoryService:
     async def _list(
         self, user_id: uuid.UUID, *, continue_watching: bool, limit: int, offset: int
     ) -> tuple[list[HistoryItem], int]:
-        rows = (
-            await self.session.execute(
-                _PAGES[continue_watching], {"user_id": user_id, "limit": limit, "offset": offset}
-            )
-        ).all()
+        which: dict[str, object] = {"user_id": user_id, **(_OPEN_STATUSES if continue_watching else {})}
+        rows = await _PAGES[continue_watching].rows(self.session, {**which, "limit": limit, "offset": offset})
         entries = [WatchRecord.of(row) for row in rows]
         if rows:
-            total = int(rows[0].total)
+            total = int(rows[0][len(RECORD_COLUMNS)])
         else:  # a page past the end: the total still counts
-            total = await self.session.scalar(_TOTALS[continue_watching], {"user_id": user_id}) or 0
+            total = await self.session.scalar(_TOTALS[continue_watching], which) or 0
         # The titles' cards come from the catalog's memory: no join of their columns, no genre query.
         titles = await self._catalog.titles(entry.content_id for entry in entries)
         entitlement = await self._entitlements.remembered(user_id)
