@@ -36,12 +36,13 @@ from reelhouse.plans.services import PlanService
 from reelhouse.platform.broadcast import Broadcast, MemoryBroadcast, RedisBroadcast
 from reelhouse.platform.cache import PublicResponseCache
 from reelhouse.platform.db import build_sqlalchemy_config
+from reelhouse.platform.driver import DriverTransaction
 from reelhouse.platform.health import Readiness
 from reelhouse.platform.invalidation import Invalidations
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis, redis_answers
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
-from reelhouse.platform.uow import EventBus, UnitOfWork, UnitOfWorkFactory
+from reelhouse.platform.uow import EventBus, ShortWrite, UnitOfWork, UnitOfWorkFactory
 from reelhouse.playback.handlers import subscribe_playback
 from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
 from reelhouse.playback.history import ResumeRules, ViewerCountsFromHistory, WatchHistoryService
@@ -264,9 +265,20 @@ class Components:
         return SubscriptionService(uow)
 
     def watch_history(self, uow: UnitOfWork) -> WatchHistoryService:
+        return self._watch_history(uow)
+
+    def _watch_history(self, uow: UnitOfWork, driver: DriverTransaction | None = None) -> WatchHistoryService:
         return WatchHistoryService(
-            uow, rules=self._resume_rules, entitlements=self.entitlements(uow), catalog=self.catalog(uow)
+            uow,
+            rules=self._resume_rules,
+            entitlements=self.entitlements(uow),
+            catalog=self.catalog(uow),
+            driver=driver,
         )
+
+    def watch_history_recorder(self, short_write: ShortWrite) -> WatchHistoryService:
+        """Watch history for the progress route, whose entry is written on ``short_write``."""
+        return self._watch_history(short_write.uow, short_write.driver)
 
     def watch_history_reader(self, reading: UnitOfWork) -> WatchHistoryService:
         """Watch history for the list routes, which only read."""
@@ -324,6 +336,9 @@ class Components:
             # Handlers that only read: no transaction, so no BEGIN or COMMIT round trip.
             "reading": Provide(self.units.provide_reading),
             "history_reader": Provide(self.watch_history_reader, sync_to_thread=False),
+            # A progress report: one short write, straight on the driver where it can be.
+            "short_write": Provide(self.units.provide_short_write),
+            "history_recorder": Provide(self.watch_history_recorder, sync_to_thread=False),
         }
         dependencies.update(
             {name: Provide(builder, sync_to_thread=False) for name, builder in per_unit_of_work.items()}

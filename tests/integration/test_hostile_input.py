@@ -3,14 +3,21 @@ unknown fields. Each is a clear 4xx with a stable code, never a 500, and nothing
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from catalog_helpers import new_admin, new_user, title_fields
 from litestar import get
-from sqlalchemy import text
+from litestar.testing import AsyncTestClient
+from sqlalchemy import Integer, String, Uuid, bindparam, column, select, text
+from sqlalchemy import cast as sql_cast
 
+from conftest import build_settings
 from helpers import auth, login, register
+from reelhouse.app import create_app
+from reelhouse.platform.driver import DriverQuery, driver_transaction
 
 PROFILE = "/api/v1/users/profile"
 LOGIN = "/api/v1/auth/login"
@@ -166,6 +173,43 @@ class TestDatabaseRefusals:
             app = client.app
             app.register(echo)
             problem(await client.get(f"/test-only/echo?value={2**40}"), 400, "invalid_value")
+
+    async def test_refusals_of_statements_on_the_driver_are_answered_alike(self, postgres_url, tmp_path):
+        """platform/driver.py: the driver's own errors are not SQLAlchemy's, yet answer the same."""
+        cast = DriverQuery(select(sql_cast(bindparam("value", type_=String), Integer)))
+        orphan = DriverQuery(
+            text("INSERT INTO watch_history_orphans (content_id) VALUES (:content_id) RETURNING content_id").columns(
+                column("content_id", Uuid)
+            )
+        )
+
+        @get("/test-only/driver-cast", opt={"exclude_from_auth": True})
+        async def driver_cast(value: str) -> dict[str, int]:
+            async with app.state.components.units.read() as session:
+                ((number,),) = await cast.rows(session, {"value": value})
+            return {"number": int(number)}
+
+        @get("/test-only/driver-orphan", opt={"exclude_from_auth": True})
+        async def driver_orphan() -> dict[str, str]:
+            async with app.state.components.units.read() as session, driver_transaction(session) as transaction:
+                assert transaction is not None
+                await orphan.rows(transaction, {"content_id": uuid.uuid4()})
+            return {"stored": "never"}
+
+        admin = await asyncpg.connect(postgres_url)
+        await admin.execute("CREATE TABLE watch_history_orphans (content_id uuid NOT NULL REFERENCES contents (id))")
+        try:
+            settings = build_settings(DATABASE_URL=postgres_url, VAR_DIR=str(tmp_path))
+            async with AsyncTestClient(app=create_app(settings)) as client:
+                app = client.app
+                app.register(driver_cast)
+                app.register(driver_orphan)
+                assert (await client.get("/test-only/driver-cast?value=12")).json() == {"number": 12}
+                problem(await client.get("/test-only/driver-cast?value=twelve"), 400, "invalid_value")
+                problem(await client.get("/test-only/driver-orphan"), 409, "conflict")
+        finally:
+            await admin.execute("DROP TABLE watch_history_orphans")
+            await admin.close()
 
 
 class TestDeepJson:

@@ -21,6 +21,7 @@ from catalog_helpers import (
 from sqlalchemy import text
 
 from conftest import build_settings
+from helpers import send_concurrently
 from reelhouse.catalog.models import Content
 from reelhouse.platform.db import build_sqlalchemy_config
 from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
@@ -312,6 +313,32 @@ class TestEditingEntries:
 
 
 class TestConcurrency:
+    async def test_reports_sent_at_once_through_the_route_make_one_entry(self, client):
+        """The route's own short write (on PostgreSQL a transaction straight on the driver) locks the
+        entry like any other write: twenty reports at once, one entry, every one answered."""
+        admin = await new_admin(client)
+        user = await new_user(client)
+        film = await create_title(client, admin, duration_seconds=3600)
+        positions = [60 * (index + 1) for index in range(20)]
+
+        responses = send_concurrently(
+            client,
+            [
+                (
+                    "POST",
+                    HISTORY,
+                    {"json": {"content_id": film["id"], "watched_seconds": position}, "headers": user.headers},
+                )
+                for position in positions
+            ],
+        )
+
+        assert [response.status_code for response in responses] == [200] * 20
+        assert len({response.json()["id"] for response in responses}) == 1
+        history = (await client.get(HISTORY, headers=user.headers)).json()
+        assert history["total"] == 1
+        assert history["watch_history"][0]["watched_seconds"] in positions
+
     async def test_concurrent_first_reports_make_one_entry(self, client):
         admin = await new_admin(client)
         user = await new_user(client)

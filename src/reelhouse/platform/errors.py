@@ -12,6 +12,7 @@ import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 from advanced_alchemy.exceptions import DuplicateKeyError, IntegrityError, RepositoryError
 from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFoundError
 from litestar import Request, Response
@@ -253,6 +254,17 @@ def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Re
     return problem(409, "conflict", "The request conflicts with existing data.")
 
 
+def _driver_error(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
+    """What PostgreSQL's driver raised itself, for a statement run straight on it (platform/driver.py):
+    answered as the same refusal through SQLAlchemy would be."""
+    if _caused_by_unstorable_value(exc):
+        return _unstorable_value(request, exc)
+    if str(getattr(exc, "sqlstate", "")).startswith("23"):  # integrity: a row it depends on is gone
+        logger.info("integrity error turned into 409: %s", type(exc).__name__)
+        return problem(409, "conflict", "The request conflicts with existing data.")
+    return _unexpected(request, exc)
+
+
 def _backend_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     logger.error("backend unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(
@@ -280,6 +292,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     IntegrityError: _integrity_error,
     RepositoryError: _database_error,
     DBAPIError: _database_error,
+    asyncpg.PostgresError: _driver_error,
     RedisError: _backend_unavailable,
     RedisClusterException: _backend_unavailable,  # a Redis Cluster that cannot be reached
     PoolTimeout: _backend_unavailable,

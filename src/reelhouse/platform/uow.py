@@ -15,9 +15,12 @@ import inspect
 import logging
 from collections import defaultdict
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reelhouse.platform.driver import DRIVER, DriverTransaction, driver_transaction
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -122,6 +125,15 @@ async def _run_all(actions: list[Callable[[], object]]) -> None:
             logger.exception("an action after the end of a unit of work failed")
 
 
+@dataclass(frozen=True, slots=True)
+class ShortWrite:
+    """Where a short write happens: ``driver`` when it goes straight to PostgreSQL's driver (in a
+    transaction of its own), else through ``uow``, which serves the reads around it either way."""
+
+    uow: UnitOfWork
+    driver: DriverTransaction | None
+
+
 class UnitOfWorkFactory:
     """Opens units of work on the app's database: commit on success, roll back on any error."""
 
@@ -158,6 +170,20 @@ class UnitOfWorkFactory:
         work on a :meth:`read` session (never committed; its commit hooks never run)."""
         async with self.read() as session:
             yield UnitOfWork(session, self.events)
+
+    async def provide_short_write(self) -> AsyncIterator[ShortWrite]:
+        """The request boundary of a handler that makes one short write (a progress report), as a
+        generator dependency. On PostgreSQL: a unit of work on a :meth:`read` session, whose
+        connection holds a transaction of the driver's own for the write (``platform/driver.py``:
+        none of SQLAlchemy's transaction handling on the way); its commit hooks never run.
+        Elsewhere: an ordinary unit of work, committed like :meth:`provide`'s."""
+        if self.db_config.get_engine().dialect.driver == DRIVER:
+            async with self.read() as session, driver_transaction(session) as driver:
+                if driver is not None:
+                    yield ShortWrite(UnitOfWork(session, self.events), driver)
+                    return
+        async with self.begin() as uow:
+            yield ShortWrite(uow, None)
 
     async def provide(self) -> AsyncIterator[UnitOfWork]:
         """The request boundary, as a generator dependency: the framework throws the handler's

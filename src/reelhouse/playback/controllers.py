@@ -35,8 +35,10 @@ class WatchHistoryController(Controller):
         status_code=HTTP_200_OK,
         summary="Save how far you watched a title (creates or updates your entry; 200 either way, as the seed API)",
     )
-    async def record(self, data: ProgressReport, current_user: CurrentUser, history: WatchHistoryService) -> WatchEntry:
-        item, _ = await history.record(current_user.id, data.content_id, data.watched_seconds)
+    async def record(
+        self, data: ProgressReport, current_user: CurrentUser, history_recorder: WatchHistoryService
+    ) -> WatchEntry:
+        item, _ = await history_recorder.record(current_user.id, data.content_id, data.watched_seconds)
         return watch_entry_from(item)
 
     @get("/", operation_id="RecentlyWatched", summary="Recently watched, most recent first")

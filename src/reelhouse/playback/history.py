@@ -20,7 +20,6 @@ applies it (:meth:`~WatchHistoryService.store_position`, :meth:`~WatchHistorySer
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import uuid
 from dataclasses import dataclass
@@ -30,14 +29,15 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from sqlalchemy import Integer, bindparam, func, literal_column, select, text, tuple_, update
 
 from reelhouse.catalog.models import Content
+from reelhouse.platform.driver import DriverQuery, DriverTransaction
 from reelhouse.platform.errors import Forbidden, NotFound
-from reelhouse.platform.reads import DriverQuery
 from reelhouse.playback.models import WatchHistory, WatchStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy import Executable, Select, Subquery, Table
+    from sqlalchemy import Select, Subquery, Table, TextualSelect
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from reelhouse.catalog.services import CatalogService
     from reelhouse.catalog.titles import Title
@@ -278,13 +278,23 @@ _STATUS_AT = [field.name for field in dataclasses.fields(WatchRecord)].index("st
 
 # The hot statements, built once: a statement object built per call costs more to build and to
 # look up in the compiled cache than its round trip to the database.
-_LOCKED_ENTRY = (
+_LOCKED_ENTRY = DriverQuery(
     select(*RECORD_COLUMNS)
     .where(_entries.c.user_id == bindparam("user_id"), _entries.c.content_id == bindparam("content_id"))
     .with_for_update()
 )
+#: What saving a report sets: the progress state's columns and these.
+_SAVED_COLUMNS = (
+    *(field.name for field in dataclasses.fields(ProgressState)),
+    "last_watched_at",
+    "hidden",
+    "updated_at",
+)
 #: The columns to set are the parameters' names (besides ``entry_id``).
-_SAVE_ENTRY = update(_entries).where(_entries.c.id == bindparam("entry_id")).returning(*RECORD_COLUMNS)
+_SAVE_ENTRY = DriverQuery(
+    update(_entries).where(_entries.c.id == bindparam("entry_id")).returning(*RECORD_COLUMNS),
+    column_keys=_SAVED_COLUMNS,
+)
 #: The same for many entries at once (one pipelined round trip; nothing returned).
 _SAVE_ENTRIES = update(_entries).where(_entries.c.id == bindparam("entry_id"))
 _RESUME_POSITION = select(_entries.c.resume_position_seconds).where(
@@ -302,7 +312,7 @@ def _listed(*, continue_watching: bool) -> Select[Any]:
     ]
     if continue_watching:
         conditions += [
-            # Parameters given with each call, not constants: the page runs on the driver (platform/reads.py).
+            # Parameters given with each call, not constants: the page runs on the driver (platform/driver.py).
             _entries.c.status.in_([bindparam("started"), bindparam("paused")]),
             _entries.c.resume_position_seconds > literal_column("0", Integer),
         ]
@@ -346,10 +356,19 @@ def utcnow() -> datetime:
 
 class WatchHistoryService:
     def __init__(
-        self, uow: UnitOfWork, *, rules: ResumeRules, entitlements: EntitlementService, catalog: CatalogService
+        self,
+        uow: UnitOfWork,
+        *,
+        rules: ResumeRules,
+        entitlements: EntitlementService,
+        catalog: CatalogService,
+        driver: DriverTransaction | None = None,
     ) -> None:
+        """``driver``: where a report's entry is read, locked and written instead of ``uow``'s
+        session (the progress route's own transaction on PostgreSQL; platform/driver.py)."""
         self.uow = uow
         self.session = uow.session
+        self._entry_writes: AsyncSession | DriverTransaction = driver or uow.session
         self.rules = rules
         self._entitlements = entitlements
         self._catalog = catalog
@@ -474,10 +493,10 @@ class WatchHistoryService:
                 now=observed,
                 playing=playing,
             )
-            statement, values = self._insert_if_absent(user_id, content.id, first, now, observed)
-            inserted = (await self.session.execute(statement, values)).one_or_none()
-            if inserted is not None:
-                return WatchRecord.of(inserted), True
+            values = _first_row(user_id, content.id, first, now, observed)
+            inserted = await _INSERT_IF_ABSENT.rows(self._entry_writes, values)
+            if inserted:
+                return WatchRecord.of(inserted[0]), True
             # A concurrent first report inserted the row: update it like any later report.
             entry = await self._locked_entry(user_id, content.id)
             if entry is None:
@@ -493,29 +512,12 @@ class WatchHistoryService:
             playing=playing,
         )
         values = {**state.values(), "last_watched_at": observed, "hidden": False, "updated_at": now}
-        updated = (await self.session.execute(_SAVE_ENTRY, {"entry_id": entry.id, **values})).one()
+        (updated,) = await _SAVE_ENTRY.rows(self._entry_writes, {"entry_id": entry.id, **values})
         return WatchRecord.of(updated), False
 
     async def _locked_entry(self, user_id: uuid.UUID, content_id: uuid.UUID) -> WatchRecord | None:
-        row = (await self.session.execute(_LOCKED_ENTRY, {"user_id": user_id, "content_id": content_id})).one_or_none()
-        return None if row is None else WatchRecord.of(row)
-
-    def _insert_if_absent(
-        self, user_id: uuid.UUID, content_id: uuid.UUID, state: ProgressState, now: datetime, observed: datetime
-    ) -> tuple[Executable, dict[str, Any]]:
-        """The first report's row, inserted unless a concurrent one was first: one statement per
-        dialect, built once, with the values as parameters (so it is compiled once, not per call)."""
-        values = {
-            "id": uuid.uuid4(),
-            "user_id": user_id,
-            "content_id": content_id,
-            **state.values(),
-            "last_watched_at": observed,
-            "hidden": False,
-            "created_at": now,
-            "updated_at": now,
-        }
-        return _insert_if_absent_statement(self.session.get_bind().dialect.name), values
+        rows = await _LOCKED_ENTRY.rows(self._entry_writes, {"user_id": user_id, "content_id": content_id})
+        return WatchRecord.of(rows[0]) if rows else None
 
     async def hide(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> None:
         hidden = await self.session.scalar(
@@ -618,22 +620,36 @@ __all__ = [
 ]
 
 
-@functools.cache
-def _insert_if_absent_statement(dialect: str) -> Executable:
+def _insert_if_absent_statement() -> TextualSelect:
     """Plain SQL, because this version's dialect inserts (``ON CONFLICT``) are compiled on every
     execution; a text statement is compiled once. Both PostgreSQL and SQLite (3.35+) accept it."""
-    del dialect  # the same statement for both
     columns = WatchHistory.__table__.c
-    names = (
-        "id", "user_id", "content_id", "watched_seconds", "total_seconds", "progress_percent",
-        "resume_position_seconds", "status", "play_count", "completed_at", "last_watched_at", "hidden",
-        "created_at", "updated_at",
-    )  # fmt: skip
     returned = ", ".join(column.name for column in RECORD_COLUMNS)
     statement = text(
-        f"INSERT INTO {WatchHistory.__tablename__} ({', '.join(names)}) "  # noqa: S608  (fixed names)
-        f"VALUES ({', '.join(':' + name for name in names)}) "
+        f"INSERT INTO {WatchHistory.__tablename__} ({', '.join(_INSERTED_COLUMNS)}) "  # noqa: S608  (fixed names)
+        f"VALUES ({', '.join(':' + name for name in _INSERTED_COLUMNS)}) "
         f"ON CONFLICT (user_id, content_id) DO NOTHING RETURNING {returned}"
     )
-    statement = statement.bindparams(*(bindparam(name, type_=columns[name].type) for name in names))
+    statement = statement.bindparams(*(bindparam(name, type_=columns[name].type) for name in _INSERTED_COLUMNS))
     return statement.columns(*RECORD_COLUMNS)
+
+
+_INSERTED_COLUMNS = ("id", "user_id", "content_id", *_SAVED_COLUMNS, "created_at")
+#: A first report's row, inserted unless a concurrent first report was first.
+_INSERT_IF_ABSENT = DriverQuery(_insert_if_absent_statement())
+
+
+def _first_row(
+    user_id: uuid.UUID, content_id: uuid.UUID, state: ProgressState, now: datetime, observed: datetime
+) -> dict[str, Any]:
+    """The values of a first report's row."""
+    return {
+        "id": uuid.uuid4(),
+        "user_id": user_id,
+        "content_id": content_id,
+        **state.values(),
+        "last_watched_at": observed,
+        "hidden": False,
+        "created_at": now,
+        "updated_at": now,
+    }

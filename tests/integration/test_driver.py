@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import Integer, String, bindparam, column, func, literal, literal_column, select
+from sqlalchemy import Integer, String, bindparam, column, func, literal, literal_column, select, text
 
 from conftest import POSTGRES_ADMIN_URL, build_settings
 from reelhouse.platform.db import build_sqlalchemy_config
-from reelhouse.platform.reads import DriverQuery
+from reelhouse.platform.driver import DriverQuery, driver_transaction
 from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
 
 ANSWER = DriverQuery(
@@ -75,4 +75,47 @@ async def test_a_connection_lost_under_a_driver_query_is_not_handed_out_again(po
         assert replacement != pid
     finally:
         await admin.close()
+        await config.get_engine().dispose()
+
+
+async def test_a_driver_transaction_commits_at_the_end_and_rolls_back_on_an_error(postgres_url: str):
+    config = build_sqlalchemy_config(build_settings(DATABASE_URL=postgres_url))
+    units = UnitOfWorkFactory(config, EventBus())
+    insert = DriverQuery(text("INSERT INTO driver_scratch (n) VALUES (:n) RETURNING n").columns(column("n", Integer)))
+    count = DriverQuery(select(func.count()).select_from(text("driver_scratch")))
+    admin = await asyncpg.connect(postgres_url)
+    await admin.execute("CREATE TABLE driver_scratch (n integer)")
+    try:
+        async with units.read() as session, driver_transaction(session) as transaction:
+            assert transaction is not None
+            assert [tuple(row) for row in await insert.rows(transaction, {"n": 1})] == [(1,)]
+            # Not visible outside the transaction until it ends.
+            assert await admin.fetchval("SELECT count(*) FROM driver_scratch") == 0
+        assert await admin.fetchval("SELECT count(*) FROM driver_scratch") == 1
+
+        async def write_then_fail() -> None:
+            async with units.read() as session, driver_transaction(session) as transaction:
+                assert transaction is not None
+                await insert.rows(transaction, {"n": 2})
+                raise RuntimeError("refused after the write")
+
+        with pytest.raises(RuntimeError, match="refused"):
+            await write_then_fail()
+        assert await admin.fetch("SELECT n FROM driver_scratch") == [(1,)]
+
+        # The connection went back to the pool outside any transaction: a read sees the committed row.
+        async with units.read() as session:
+            assert [tuple(row) for row in await count.rows(session, {})] == [(1,)]
+    finally:
+        await admin.execute("DROP TABLE driver_scratch")
+        await admin.close()
+        await config.get_engine().dispose()
+
+
+async def test_there_is_no_driver_transaction_on_the_embedded_database(backend_environ: dict[str, str], backend: str):
+    config = build_sqlalchemy_config(build_settings(**backend_environ))
+    try:
+        async with UnitOfWorkFactory(config, EventBus()).read() as session, driver_transaction(session) as transaction:
+            assert (transaction is not None) == (backend == "postgres")
+    finally:
         await config.get_engine().dispose()
