@@ -252,6 +252,20 @@ class Bench:
             raw = self.raw / f"{name}.warmup.txt"
             await run_wrk(server.url + target, seconds, self.sizes.connections, raw, **kwargs)
 
+    async def warm_users(self, server: Server, target: str, tokens: list[str]) -> None:
+        """One request per token first (64 at a time), unmeasured: what each instance remembers of
+        a user (who they are, their entitlement) is there for every one of them, as on a server
+        whose users have been active within the last minute. The timed warm-up alone does not
+        reach them all: wrk's threads rotate through the tokens at a few hundred a second."""
+        gate = asyncio.Semaphore(self.sizes.connections)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+
+            async def touch(token: str) -> None:
+                async with gate:
+                    await http.get(target, headers={"Authorization": f"Bearer {token}"})
+
+            await asyncio.gather(*(touch(token) for token in tokens))
+
     def py_spy(self, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
         spy = shutil.which("py-spy") or str(ROOT / ".venv/bin/py-spy")
         if not self.profile or not Path(spy).exists():
@@ -296,6 +310,7 @@ class Bench:
         self.record("content", **await self.profiled("content", content))
         tokens = self.tokens(list(range(min(1000, len(self.seeded.user_ids)))))
         script = lua_script(self.raw / "profile.lua", "GET", "/api/v1/users/profile", tokens, body=None)
+        await self.warm_users(self.api, "/api/v1/users/profile", tokens)
         await self.warm("profile", self.api, "/api/v1/users/profile", script=script)
         profile = self.wrk("profile", self.api, "/api/v1/users/profile", script=script)
         self.record("profile", **await self.profiled("profile", profile))
@@ -307,6 +322,7 @@ class Bench:
         tokens = self.tokens(users)
         target = "/api/v1/watch-history?limit=10"
         script = lua_script(self.raw / "history_read.lua", "GET", target, tokens, body=None)
+        await self.warm_users(self.api, target, tokens)
         await self.warm("history_read", self.api, target, script=script)
         read = self.wrk("history_read", self.api, target, script=script)
         self.record("history_read", **await self.profiled("history_read", read))

@@ -75,8 +75,8 @@ class ServerSettings:
 class DatabaseSettings:
     url: str = setting("DATABASE_URL", "", secret=True)
     echo: bool = setting("DATABASE_ECHO", False)
-    pool_size: int = setting("DATABASE_POOL_SIZE", 10)
-    max_overflow: int = setting("DATABASE_MAX_OVERFLOW", 10)
+    pool_size: int = setting("DATABASE_POOL_SIZE", 20)
+    max_overflow: int = setting("DATABASE_MAX_OVERFLOW", 0)
     migrate_on_startup: bool = setting("DATABASE_MIGRATE_ON_STARTUP", True)
 
     @property
