@@ -36,7 +36,6 @@ from reelhouse.plans.services import PlanService
 from reelhouse.platform.broadcast import Broadcast, MemoryBroadcast, RedisBroadcast
 from reelhouse.platform.cache import PublicResponseCache
 from reelhouse.platform.db import build_sqlalchemy_config
-from reelhouse.platform.driver import DriverTransaction
 from reelhouse.platform.health import Readiness
 from reelhouse.platform.invalidation import Invalidations
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -267,18 +266,18 @@ class Components:
     def watch_history(self, uow: UnitOfWork) -> WatchHistoryService:
         return self._watch_history(uow)
 
-    def _watch_history(self, uow: UnitOfWork, driver: DriverTransaction | None = None) -> WatchHistoryService:
+    def _watch_history(self, uow: UnitOfWork, *, optimistic: bool = False) -> WatchHistoryService:
         return WatchHistoryService(
             uow,
             rules=self._resume_rules,
             entitlements=self.entitlements(uow),
             catalog=self.catalog(uow),
-            driver=driver,
+            optimistic=optimistic,
         )
 
     def watch_history_recorder(self, short_write: ShortWrite) -> WatchHistoryService:
         """Watch history for the progress route, whose entry is written on ``short_write``."""
-        return self._watch_history(short_write.uow, short_write.driver)
+        return self._watch_history(short_write.uow, optimistic=short_write.on_the_driver)
 
     def watch_history_reader(self, reading: UnitOfWork) -> WatchHistoryService:
         """Watch history for the list routes, which only read."""

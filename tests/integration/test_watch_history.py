@@ -18,13 +18,16 @@ from catalog_helpers import (
     subscribe,
     titles,
 )
+from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 
 from conftest import build_settings
 from helpers import send_concurrently
+from reelhouse.app import create_app
 from reelhouse.catalog.models import Content
 from reelhouse.platform.db import build_sqlalchemy_config
-from reelhouse.platform.uow import EventBus, UnitOfWorkFactory
+from reelhouse.platform.uow import EventBus, ShortWrite, UnitOfWork, UnitOfWorkFactory
+from reelhouse.playback.history import WatchHistoryService
 
 CONTINUE = f"{HISTORY}/continue-watching"
 ENTRY_KEYS = {
@@ -384,3 +387,59 @@ async def test_the_list_routes_session_reads_outside_a_transaction(postgres_url:
 
     assert read_second > read_first
     assert written_second == written_first
+
+
+async def test_a_report_overtaken_by_another_write_is_made_again_under_the_lock(postgres_url: str, tmp_path):
+    """On PostgreSQL a progress report is a compare-and-set: when another device's report lands
+    between its read and its save, it is made again under the row lock, on what that one left.
+    The result is what the two reports give one after the other (checked on a second user)."""
+    settings = build_settings(DATABASE_URL=postgres_url, VAR_DIR=str(tmp_path))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        admin = await new_admin(client)
+        film = await create_title(client, admin, media=False, duration_seconds=3600)
+        overtaken, serial = await new_user(client), await new_user(client)
+        components = client.app.state.components
+        # Units of work of this test's own on the app's database (the app's pool lives in its own loop).
+        config = build_sqlalchemy_config(components.settings)
+        units = UnitOfWorkFactory(config, components.events)
+        async with units.read() as session:
+            title = await session.get(Content, UUID(film["id"]))
+        assert title is not None
+        overtakings = 0
+
+        class Overtaken(WatchHistoryService):
+            async def _entry(self, on, report, query):  # type: ignore[override]
+                entry = await WatchHistoryService._entry(on, report, query)
+                nonlocal overtakings
+                if overtakings == 0:
+                    overtakings += 1
+                    await store(serial.id, 3500)  # the other device's report, complete before this one saves
+                    await store(overtaken.id, 3500, recorder=components.watch_history_recorder)
+                return entry
+
+        async def store(user_id: UUID, position: int, recorder: Any = None) -> dict[str, Any]:
+            async with units.read() as session:
+                short_write = ShortWrite(UnitOfWork(session, units.events), on_the_driver=True)
+                history = (recorder or components.watch_history_recorder)(short_write)
+                entry, _ = await history.store_position(user_id, title, position)
+            return {name: getattr(entry, name) for name in ("watched_seconds", "status", "play_count", "completed_at")}
+
+        await store(overtaken.id, 600)
+        await store(serial.id, 600)
+        async with units.read() as session:
+            short_write = ShortWrite(UnitOfWork(session, units.events), on_the_driver=True)
+            history = Overtaken(
+                short_write.uow,
+                rules=components.watch_history_recorder(short_write).rules,
+                entitlements=components.entitlements(short_write.uow),
+                catalog=components.catalog(short_write.uow),
+                optimistic=True,
+            )
+            entry, _ = await history.store_position(overtaken.id, title, 100)
+        expected = await store(serial.id, 100)
+        await config.get_engine().dispose()
+
+    assert overtakings == 1
+    got = {name: getattr(entry, name) for name in ("watched_seconds", "status", "play_count")}
+    assert got == {name: expected[name] for name in got}
+    assert (entry.completed_at is None) == (expected["completed_at"] is None)

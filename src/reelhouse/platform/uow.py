@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reelhouse.platform.driver import DRIVER, DriverTransaction, driver_transaction
+from reelhouse.platform.driver import DRIVER
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -127,11 +127,12 @@ async def _run_all(actions: list[Callable[[], object]]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ShortWrite:
-    """Where a short write happens: ``driver`` when it goes straight to PostgreSQL's driver (in a
-    transaction of its own), else through ``uow``, which serves the reads around it either way."""
+    """Where a short write happens: through ``uow``, either on PostgreSQL's driver outside a
+    transaction (``on_the_driver``: the writer brings its own atomicity, a single statement or
+    a transaction of the driver's) or in ``uow``'s transaction."""
 
     uow: UnitOfWork
-    driver: DriverTransaction | None
+    on_the_driver: bool
 
 
 class UnitOfWorkFactory:
@@ -173,17 +174,15 @@ class UnitOfWorkFactory:
 
     async def provide_short_write(self) -> AsyncIterator[ShortWrite]:
         """The request boundary of a handler that makes one short write (a progress report), as a
-        generator dependency. On PostgreSQL: a unit of work on a :meth:`read` session, whose
-        connection holds a transaction of the driver's own for the write (``platform/driver.py``:
-        none of SQLAlchemy's transaction handling on the way); its commit hooks never run.
-        Elsewhere: an ordinary unit of work, committed like :meth:`provide`'s."""
+        generator dependency. On PostgreSQL: a unit of work on a :meth:`read` session, outside a
+        transaction, whose write goes straight to the driver (``platform/driver.py``); its commit
+        hooks never run. Elsewhere: an ordinary unit of work, committed like :meth:`provide`'s."""
         if self.db_config.get_engine().dialect.driver == DRIVER:
-            async with self.read() as session, driver_transaction(session) as driver:
-                if driver is not None:
-                    yield ShortWrite(UnitOfWork(session, self.events), driver)
-                    return
+            async with self.read() as session:
+                yield ShortWrite(UnitOfWork(session, self.events), on_the_driver=True)
+            return
         async with self.begin() as uow:
-            yield ShortWrite(uow, None)
+            yield ShortWrite(uow, on_the_driver=False)
 
     async def provide(self) -> AsyncIterator[UnitOfWork]:
         """The request boundary, as a generator dependency: the framework throws the handler's

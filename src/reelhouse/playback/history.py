@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from sqlalchemy import Integer, bindparam, func, literal_column, select, text, tuple_, update
 
 from reelhouse.catalog.models import Content
-from reelhouse.platform.driver import DriverQuery, DriverTransaction
+from reelhouse.platform.driver import DriverQuery, DriverTransaction, driver_transaction
 from reelhouse.platform.errors import Forbidden, NotFound
 from reelhouse.playback.models import WatchHistory, WatchStatus
 
@@ -278,11 +278,11 @@ _STATUS_AT = [field.name for field in dataclasses.fields(WatchRecord)].index("st
 
 # The hot statements, built once: a statement object built per call costs more to build and to
 # look up in the compiled cache than its round trip to the database.
-_LOCKED_ENTRY = DriverQuery(
-    select(*RECORD_COLUMNS)
-    .where(_entries.c.user_id == bindparam("user_id"), _entries.c.content_id == bindparam("content_id"))
-    .with_for_update()
+_ENTRY_OF = select(*RECORD_COLUMNS).where(
+    _entries.c.user_id == bindparam("user_id"), _entries.c.content_id == bindparam("content_id")
 )
+_ENTRY = DriverQuery(_ENTRY_OF)
+_LOCKED_ENTRY = DriverQuery(_ENTRY_OF.with_for_update())
 #: What saving a report sets: the progress state's columns and these.
 _SAVED_COLUMNS = (
     *(field.name for field in dataclasses.fields(ProgressState)),
@@ -293,6 +293,18 @@ _SAVED_COLUMNS = (
 #: The columns to set are the parameters' names (besides ``entry_id``).
 _SAVE_ENTRY = DriverQuery(
     update(_entries).where(_entries.c.id == bindparam("entry_id")).returning(*RECORD_COLUMNS),
+    column_keys=_SAVED_COLUMNS,
+)
+#: What the resume rules read of an entry, and when it last changed: a compare-and-set saves only
+#: if the entry still holds what was read (each as a parameter ``seen_<column>``).
+_RULE_INPUTS = (*(field.name for field in dataclasses.fields(ProgressState)), "last_watched_at", "updated_at")
+_SAVE_ENTRY_IF_UNCHANGED = DriverQuery(
+    update(_entries)
+    .where(
+        _entries.c.id == bindparam("entry_id"),
+        *(_entries.c[name].is_not_distinct_from(bindparam(f"seen_{name}")) for name in _RULE_INPUTS),
+    )
+    .returning(*RECORD_COLUMNS),
     column_keys=_SAVED_COLUMNS,
 )
 #: The same for many entries at once (one pipelined round trip; nothing returned).
@@ -347,6 +359,27 @@ class HistoryItem:
     accessible: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """One position to store, as :meth:`WatchHistoryService.store_position` was given it."""
+
+    user_id: uuid.UUID
+    content: TitleTiming
+    position_seconds: float
+    playing: bool
+    now: datetime
+    observed_at: datetime | None
+
+    @property
+    def observed(self) -> datetime:
+        """When the position was observed: never later than now."""
+        return min(self.observed_at, self.now) if self.observed_at is not None else self.now
+
+    def is_stale_for(self, entry: WatchRecord) -> bool:
+        """An observation no newer than what the entry holds changes nothing."""
+        return self.observed_at is not None and entry.last_watched_at >= self.observed
+
+
 # --- the service ------------------------------------------------------------------------------
 
 
@@ -362,13 +395,14 @@ class WatchHistoryService:
         rules: ResumeRules,
         entitlements: EntitlementService,
         catalog: CatalogService,
-        driver: DriverTransaction | None = None,
+        optimistic: bool = False,
     ) -> None:
-        """``driver``: where a report's entry is read, locked and written instead of ``uow``'s
-        session (the progress route's own transaction on PostgreSQL; platform/driver.py)."""
+        """``optimistic``: ``uow``'s session reads outside a transaction, on PostgreSQL's driver
+        (the progress route's short write; platform/driver.py), and positions are stored by
+        compare-and-set (see :meth:`store_position`)."""
         self.uow = uow
         self.session = uow.session
-        self._entry_writes: AsyncSession | DriverTransaction = driver or uow.session
+        self._optimistic = optimistic
         self.rules = rules
         self._entitlements = entitlements
         self._catalog = catalog
@@ -436,24 +470,17 @@ class WatchHistoryService:
             if title is None:  # deleted meanwhile
                 continue
             observed = min(datetime.fromtimestamp(stream.last_heartbeat_at / 1000, UTC), now)
+            playing = stream.state == "playing"
             entry = entries.get(key)
             if entry is None:
                 entries[key], _ = await self.store_position(
-                    key[0], title, stream.position, playing=stream.state == "playing", observed_at=observed
+                    key[0], title, stream.position, playing=playing, observed_at=observed
                 )
                 continue
-            if entry.last_watched_at >= observed:
+            report = _Report(key[0], title, stream.position, playing, now, observed)
+            if report.is_stale_for(entry):
                 continue  # progress never rewinds
-            state = apply_progress(
-                ProgressState.of(entry),
-                stream.position,
-                duration_seconds=title.duration_seconds,
-                credits_start_seconds=title.credits_start_seconds,
-                rules=self.rules,
-                now=observed,
-                playing=stream.state == "playing",
-            )
-            values = {**state.values(), "last_watched_at": observed, "hidden": False, "updated_at": now}
+            values = self._next_values(entry, report)
             entries[key] = dataclasses.replace(entry, **{name: values[name] for name in _RECORD_FIELDS & values.keys()})
             changed[key] = {"entry_id": entry.id, **values}
         if changed:
@@ -477,47 +504,83 @@ class WatchHistoryService:
         ``last_watched_at``. An observation no newer than what the entry holds (a queued flush
         overtaken by a stream's final save, a phone that went silent before a TV played on and is
         expired later) changes nothing: progress never rewinds.
+
+        Optimistically (the progress route on PostgreSQL, see ``__init__``) the entry is read
+        without a lock and saved only if it still holds what the rules read (a compare-and-set:
+        two round trips, no transaction); when another write came between, the report is made
+        again the locked way, in a transaction of the driver's own.
         """
         now = utcnow()
-        observed = min(observed_at, now) if observed_at is not None else now
-        entry = await self._locked_entry(user_id, content.id)
-        if entry is not None and observed_at is not None and entry.last_watched_at >= observed:
-            return entry, False
+        report = _Report(user_id, content, position_seconds, playing, now, observed_at)
+        if not self._optimistic:
+            return await self._store_locked(self.session, report)
+        stored = await self._store_if_unchanged(report)
+        if stored is not None:
+            return stored
+        async with driver_transaction(self.session) as transaction:
+            if transaction is None:  # pragma: no cover  (optimistic only where the driver is)
+                raise RuntimeError("an optimistic report needs the driver")
+            return await self._store_locked(transaction, report)
+
+    async def _store_locked(self, on: AsyncSession | DriverTransaction, report: _Report) -> tuple[WatchRecord, bool]:
+        entry = await self._entry(on, report, _LOCKED_ENTRY)
         if entry is None:
-            first = apply_progress(
-                None,
-                position_seconds,
-                duration_seconds=content.duration_seconds,
-                credits_start_seconds=content.credits_start_seconds,
-                rules=self.rules,
-                now=observed,
-                playing=playing,
-            )
-            values = _first_row(user_id, content.id, first, now, observed)
-            inserted = await _INSERT_IF_ABSENT.rows(self._entry_writes, values)
+            inserted = await _INSERT_IF_ABSENT.rows(on, self._first_values(report))
             if inserted:
                 return WatchRecord.of(inserted[0]), True
             # A concurrent first report inserted the row: update it like any later report.
-            entry = await self._locked_entry(user_id, content.id)
+            entry = await self._entry(on, report, _LOCKED_ENTRY)
             if entry is None:
                 raise ContentUnavailable()
-
-        state = apply_progress(
-            ProgressState.of(entry),
-            position_seconds,
-            duration_seconds=content.duration_seconds,
-            credits_start_seconds=content.credits_start_seconds,
-            rules=self.rules,
-            now=observed,
-            playing=playing,
-        )
-        values = {**state.values(), "last_watched_at": observed, "hidden": False, "updated_at": now}
-        (updated,) = await _SAVE_ENTRY.rows(self._entry_writes, {"entry_id": entry.id, **values})
+        if report.is_stale_for(entry):
+            return entry, False
+        (updated,) = await _SAVE_ENTRY.rows(on, {"entry_id": entry.id, **self._next_values(entry, report)})
         return WatchRecord.of(updated), False
 
-    async def _locked_entry(self, user_id: uuid.UUID, content_id: uuid.UUID) -> WatchRecord | None:
-        rows = await _LOCKED_ENTRY.rows(self._entry_writes, {"user_id": user_id, "content_id": content_id})
+    async def _store_if_unchanged(self, report: _Report) -> tuple[WatchRecord, bool] | None:
+        """The report saved by compare-and-set, outside a transaction; None when another write came
+        between the read and the save (or a concurrent first report inserted the entry)."""
+        entry = await self._entry(self.session, report, _ENTRY)
+        if entry is None:
+            inserted = await _INSERT_IF_ABSENT.rows(self.session, self._first_values(report))
+            return (WatchRecord.of(inserted[0]), True) if inserted else None
+        if report.is_stale_for(entry):
+            return entry, False
+        seen = {f"seen_{name}": getattr(entry, name) for name in _RULE_INPUTS}
+        saved = await _SAVE_ENTRY_IF_UNCHANGED.rows(
+            self.session, {"entry_id": entry.id, **self._next_values(entry, report), **seen}
+        )
+        return (WatchRecord.of(saved[0]), False) if saved else None
+
+    @staticmethod
+    async def _entry(on: AsyncSession | DriverTransaction, report: _Report, query: DriverQuery) -> WatchRecord | None:
+        rows = await query.rows(on, {"user_id": report.user_id, "content_id": report.content.id})
         return WatchRecord.of(rows[0]) if rows else None
+
+    def _first_values(self, report: _Report) -> dict[str, Any]:
+        first = apply_progress(
+            None,
+            report.position_seconds,
+            duration_seconds=report.content.duration_seconds,
+            credits_start_seconds=report.content.credits_start_seconds,
+            rules=self.rules,
+            now=report.observed,
+            playing=report.playing,
+        )
+        return _first_row(report.user_id, report.content.id, first, report.now, report.observed)
+
+    def _next_values(self, entry: WatchRecord, report: _Report) -> dict[str, Any]:
+        """The columns a report sets on an existing entry, through the resume rules."""
+        state = apply_progress(
+            ProgressState.of(entry),
+            report.position_seconds,
+            duration_seconds=report.content.duration_seconds,
+            credits_start_seconds=report.content.credits_start_seconds,
+            rules=self.rules,
+            now=report.observed,
+            playing=report.playing,
+        )
+        return {**state.values(), "last_watched_at": report.observed, "hidden": False, "updated_at": report.now}
 
     async def hide(self, user_id: uuid.UUID, entry_id: uuid.UUID) -> None:
         hidden = await self.session.scalar(
