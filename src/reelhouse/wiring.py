@@ -41,10 +41,10 @@ from reelhouse.platform.invalidation import Invalidations
 from reelhouse.platform.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from reelhouse.platform.redis_connection import RedisClient, RedisLimits, connect_redis, redis_answers
 from reelhouse.platform.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
-from reelhouse.platform.uow import EventBus, ShortWrite, UnitOfWork, UnitOfWorkFactory
+from reelhouse.platform.uow import EventBus, UnitOfWork, UnitOfWorkFactory
 from reelhouse.playback.handlers import subscribe_playback
 from reelhouse.playback.heartbeats import HeartbeatBatcher, PositionWriter
-from reelhouse.playback.history import ResumeRules, ViewerCountsFromHistory, WatchHistoryService
+from reelhouse.playback.history import ResumeRules, ViewerCountsFromHistory, WatchHistoryRequests, WatchHistoryService
 from reelhouse.playback.media import MediaAccess
 from reelhouse.playback.pending import MemoryPendingWrites, PendingWrites, RedisPendingWrites
 from reelhouse.playback.retention import DirectoryArchive
@@ -275,13 +275,9 @@ class Components:
             optimistic=optimistic,
         )
 
-    def watch_history_recorder(self, short_write: ShortWrite) -> WatchHistoryService:
-        """Watch history for the progress route, whose entry is written on ``short_write``."""
-        return self._watch_history(short_write.uow, optimistic=short_write.on_the_driver)
-
-    def watch_history_reader(self, reading: UnitOfWork) -> WatchHistoryService:
-        """Watch history for the list routes, which only read."""
-        return self.watch_history(reading)
+    def watch_history_requests(self) -> WatchHistoryRequests:
+        """The seed's hot watch-history routes (pages and progress reports), built once."""
+        return WatchHistoryRequests(self.units, lambda uow, optimistic: self._watch_history(uow, optimistic=optimistic))
 
     def playback(self, uow: UnitOfWork) -> PlaybackService:
         return PlaybackService(
@@ -329,15 +325,11 @@ class Components:
             "player_sockets": self.player_sockets,
             "delivery": self.media_access,
             "media_settings": self.settings.media,
+            # Pages read outside a transaction; a report is one short write, straight on the driver where it can be.
+            "history_requests": self.watch_history_requests(),
         }
         dependencies = {
             "uow": Provide(self.units.provide),
-            # Handlers that only read: no transaction, so no BEGIN or COMMIT round trip.
-            "reading": Provide(self.units.provide_reading),
-            "history_reader": Provide(self.watch_history_reader, sync_to_thread=False),
-            # A progress report: one short write, straight on the driver where it can be.
-            "short_write": Provide(self.units.provide_short_write),
-            "history_recorder": Provide(self.watch_history_recorder, sync_to_thread=False),
         }
         dependencies.update(
             {name: Provide(builder, sync_to_thread=False) for name, builder in per_unit_of_work.items()}

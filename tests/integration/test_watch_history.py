@@ -26,7 +26,7 @@ from helpers import send_concurrently
 from reelhouse.app import create_app
 from reelhouse.catalog.models import Content
 from reelhouse.platform.db import build_sqlalchemy_config
-from reelhouse.platform.uow import EventBus, ShortWrite, UnitOfWork, UnitOfWorkFactory
+from reelhouse.platform.uow import EventBus, UnitOfWork, UnitOfWorkFactory
 from reelhouse.playback.history import WatchHistoryService
 
 CONTINUE = f"{HISTORY}/continue-watching"
@@ -407,6 +407,17 @@ async def test_a_report_overtaken_by_another_write_is_made_again_under_the_lock(
         assert title is not None
         overtakings = 0
 
+        def optimistic(uow: UnitOfWork, kind: type[WatchHistoryService] = WatchHistoryService) -> WatchHistoryService:
+            """The progress route's service on PostgreSQL (WatchHistoryRequests.record)."""
+            plain = components.watch_history(uow)
+            return kind(
+                uow,
+                rules=plain.rules,
+                entitlements=components.entitlements(uow),
+                catalog=components.catalog(uow),
+                optimistic=True,
+            )
+
         class Overtaken(WatchHistoryService):
             async def _entry(self, on, report, query):  # type: ignore[override]
                 entry = await WatchHistoryService._entry(on, report, query)
@@ -414,32 +425,23 @@ async def test_a_report_overtaken_by_another_write_is_made_again_under_the_lock(
                 if overtakings == 0:
                     overtakings += 1
                     await store(serial.id, 3500)  # the other device's report, complete before this one saves
-                    await store(overtaken.id, 3500, recorder=components.watch_history_recorder)
+                    await store(overtaken.id, 3500)
                 return entry
 
-        async def store(user_id: UUID, position: int, recorder: Any = None) -> dict[str, Any]:
+        async def store(user_id: UUID, position: int, kind: type[WatchHistoryService] = WatchHistoryService) -> Any:
             async with units.read() as session:
-                short_write = ShortWrite(UnitOfWork(session, units.events), on_the_driver=True)
-                history = (recorder or components.watch_history_recorder)(short_write)
-                entry, _ = await history.store_position(user_id, title, position)
-            return {name: getattr(entry, name) for name in ("watched_seconds", "status", "play_count", "completed_at")}
+                entry, _ = await optimistic(UnitOfWork(session, units.events), kind).store_position(
+                    user_id, title, position
+                )
+            return entry
 
         await store(overtaken.id, 600)
         await store(serial.id, 600)
-        async with units.read() as session:
-            short_write = ShortWrite(UnitOfWork(session, units.events), on_the_driver=True)
-            history = Overtaken(
-                short_write.uow,
-                rules=components.watch_history_recorder(short_write).rules,
-                entitlements=components.entitlements(short_write.uow),
-                catalog=components.catalog(short_write.uow),
-                optimistic=True,
-            )
-            entry, _ = await history.store_position(overtaken.id, title, 100)
+        entry = await store(overtaken.id, 100, Overtaken)
         expected = await store(serial.id, 100)
         await config.get_engine().dispose()
 
     assert overtakings == 1
-    got = {name: getattr(entry, name) for name in ("watched_seconds", "status", "play_count")}
-    assert got == {name: expected[name] for name in got}
-    assert (entry.completed_at is None) == (expected["completed_at"] is None)
+    fields = ("watched_seconds", "status", "play_count")
+    assert {name: getattr(entry, name) for name in fields} == {name: getattr(expected, name) for name in fields}
+    assert (entry.completed_at is None) == (expected.completed_at is None)

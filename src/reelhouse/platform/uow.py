@@ -166,17 +166,12 @@ class UnitOfWorkFactory:
         async with self._reading_session_maker() as session:
             yield session
 
-    async def provide_reading(self) -> AsyncIterator[UnitOfWork]:
-        """The request boundary of a handler that only reads, as a generator dependency: a unit of
-        work on a :meth:`read` session (never committed; its commit hooks never run)."""
-        async with self.read() as session:
-            yield UnitOfWork(session, self.events)
-
-    async def provide_short_write(self) -> AsyncIterator[ShortWrite]:
-        """The request boundary of a handler that makes one short write (a progress report), as a
-        generator dependency. On PostgreSQL: a unit of work on a :meth:`read` session, outside a
-        transaction, whose write goes straight to the driver (``platform/driver.py``); its commit
-        hooks never run. Elsewhere: an ordinary unit of work, committed like :meth:`provide`'s."""
+    @asynccontextmanager
+    async def short_write(self) -> AsyncIterator[ShortWrite]:
+        """Where one short write goes (a progress report). On PostgreSQL: a unit of work on a
+        :meth:`read` session, outside a transaction, whose write goes straight to the driver and
+        brings its own atomicity (``platform/driver.py``); its commit hooks never run. Elsewhere:
+        an ordinary unit of work, committed when the block ends and rolled back on any error."""
         if self.db_config.get_engine().dialect.driver == DRIVER:
             async with self.read() as session:
                 yield ShortWrite(UnitOfWork(session, self.events), on_the_driver=True)

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from reelhouse.accounts.auth import CurrentUser, requires_user
 from reelhouse.platform.pagination import Pagination
-from reelhouse.playback.history import WatchHistoryService
+from reelhouse.playback.history import WatchHistoryRequests, WatchHistoryService
 from reelhouse.playback.schemas import (
     ContinueWatchingList,
     ProgressReport,
@@ -36,16 +36,16 @@ class WatchHistoryController(Controller):
         summary="Save how far you watched a title (creates or updates your entry; 200 either way, as the seed API)",
     )
     async def record(
-        self, data: ProgressReport, current_user: CurrentUser, history_recorder: WatchHistoryService
+        self, data: ProgressReport, current_user: CurrentUser, history_requests: WatchHistoryRequests
     ) -> WatchEntry:
-        item, _ = await history_recorder.record(current_user.id, data.content_id, data.watched_seconds)
+        item, _ = await history_requests.record(current_user.id, data.content_id, data.watched_seconds)
         return watch_entry_from(item)
 
     @get("/", operation_id="RecentlyWatched", summary="Recently watched, most recent first")
     async def recently_watched(
-        self, current_user: CurrentUser, history_reader: WatchHistoryService, pagination: Pagination
+        self, current_user: CurrentUser, history_requests: WatchHistoryRequests, pagination: Pagination
     ) -> WatchHistoryList:
-        items, total = await history_reader.recently_watched(
+        items, total = await history_requests.recently_watched(
             current_user.id, limit=pagination.limit, offset=pagination.offset
         )
         return WatchHistoryList(
@@ -61,9 +61,9 @@ class WatchHistoryController(Controller):
         summary="Titles you stopped part-way through, most recent first",
     )
     async def continue_watching(
-        self, current_user: CurrentUser, history_reader: WatchHistoryService, pagination: Pagination
+        self, current_user: CurrentUser, history_requests: WatchHistoryRequests, pagination: Pagination
     ) -> ContinueWatchingList:
-        items, total = await history_reader.continue_watching(
+        items, total = await history_requests.continue_watching(
             current_user.id, limit=pagination.limit, offset=pagination.offset
         )
         return ContinueWatchingList(

@@ -31,10 +31,11 @@ from sqlalchemy import Integer, bindparam, func, literal_column, select, text, t
 from reelhouse.catalog.models import Content
 from reelhouse.platform.driver import DriverQuery, DriverTransaction, driver_transaction
 from reelhouse.platform.errors import Forbidden, NotFound
+from reelhouse.platform.uow import UnitOfWork, UnitOfWorkFactory
 from reelhouse.playback.models import WatchHistory, WatchStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from sqlalchemy import Select, Subquery, Table, TextualSelect
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from reelhouse.catalog.services import CatalogService
     from reelhouse.catalog.titles import Title
     from reelhouse.config import PlaybackSettings
-    from reelhouse.platform.uow import UnitOfWork
     from reelhouse.playback.streams import StreamSession
     from reelhouse.subscriptions.entitlement import EntitlementService
 
@@ -666,6 +666,37 @@ class WatchHistoryService:
             )
 
 
+class WatchHistoryRequests:
+    """The seed API's hot watch-history routes, each call in a database session of its own: a page
+    on a read session (no transaction), a progress report as a short write
+    (:meth:`UnitOfWorkFactory.short_write`). Built once, so the routes take no dependency the
+    framework opens and closes per request (a generator dependency, its cleanup and one more
+    round of dependency resolution cost a hot route about a tenth of its CPU)."""
+
+    def __init__(
+        self, units: UnitOfWorkFactory, history_for: Callable[[UnitOfWork, bool], WatchHistoryService]
+    ) -> None:
+        """``history_for(uow, optimistic)``: the service on a unit of work (see ``WatchHistoryService``)."""
+        self._units = units
+        self._history_for = history_for
+
+    async def recently_watched(self, user_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[HistoryItem], int]:
+        async with self._units.read() as session:
+            history = self._history_for(UnitOfWork(session, self._units.events), False)
+            return await history.recently_watched(user_id, limit=limit, offset=offset)
+
+    async def continue_watching(self, user_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[HistoryItem], int]:
+        async with self._units.read() as session:
+            history = self._history_for(UnitOfWork(session, self._units.events), False)
+            return await history.continue_watching(user_id, limit=limit, offset=offset)
+
+    async def record(
+        self, user_id: uuid.UUID, content_id: uuid.UUID, watched_seconds: float
+    ) -> tuple[HistoryItem, bool]:
+        async with self._units.short_write() as write:
+            return await self._history_for(write.uow, write.on_the_driver).record(user_id, content_id, watched_seconds)
+
+
 __all__ = [
     "ContentUnavailable",
     "HistoryItem",
@@ -675,6 +706,7 @@ __all__ = [
     "TitleTiming",
     "ViewingSignal",
     "WatchEntryNotFound",
+    "WatchHistoryRequests",
     "WatchHistoryService",
     "WatchRecord",
     "apply_progress",
