@@ -23,7 +23,7 @@ expanding ``IN``): that is checked once, when the statement is first compiled.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 import asyncpg
 
@@ -71,7 +71,7 @@ async def _driver_of(connection: AsyncConnection) -> Any:
     return driver
 
 
-async def _lost(connection: AsyncConnection, driver: Any, exc: Exception) -> None:
+async def _lost(connection: AsyncConnection, driver: Any, exc: Exception) -> NoReturn:
     """Raise ``exc`` as it is when the server refused a statement on a working connection;
     otherwise the connection is unusable (lost, terminated, out of step), and SQLAlchemy did not
     see it fail: its pool must not hand it out again, and the caller is told of an outage."""
@@ -116,9 +116,8 @@ class DriverQuery:
         sql, names = self._sql(dialect)
         try:
             rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *(parameters[name] for name in names))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (re-raised by _lost, as it is or as an outage)
             await _lost(connection, driver, exc)
-            raise  # pragma: no cover  (_lost always raises)
         return rows
 
 

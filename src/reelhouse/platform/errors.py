@@ -246,7 +246,9 @@ def _database_error(request: Request[Any, Any, Any], exc: RepositoryError | DBAP
     return _unexpected(request, exc)
 
 
-def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+def _integrity_error(
+    request: Request[Any, Any, Any], exc: IntegrityError | asyncpg.PostgresError
+) -> Response[dict[str, Any]]:
     # advanced-alchemy wraps every statement error, a refused value included, as an IntegrityError.
     if _caused_by_unstorable_value(exc):
         return _unstorable_value(request, exc)
@@ -257,11 +259,8 @@ def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Re
 def _driver_error(request: Request[Any, Any, Any], exc: asyncpg.PostgresError) -> Response[dict[str, Any]]:
     """What PostgreSQL's driver raised itself, for a statement run straight on it (platform/driver.py):
     answered as the same refusal through SQLAlchemy would be."""
-    if _caused_by_unstorable_value(exc):
-        return _unstorable_value(request, exc)
-    if str(getattr(exc, "sqlstate", "")).startswith("23"):  # integrity: a row it depends on is gone
-        logger.info("integrity error turned into 409: %s", type(exc).__name__)
-        return problem(409, "conflict", "The request conflicts with existing data.")
+    if _caused_by_unstorable_value(exc) or str(getattr(exc, "sqlstate", "")).startswith("23"):
+        return _integrity_error(request, exc)  # a refused value (400), or a row it depends on is gone (409)
     return _unexpected(request, exc)
 
 
