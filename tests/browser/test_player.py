@@ -16,6 +16,7 @@ Screenshots of every step land in the test's ``tmp_path``/screenshots.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,7 +124,9 @@ def test_two_browsers_one_screen(server: str, browser: Browser, tmp_path: Path) 
 
     # The position the first browser reached is offered on the next play.
     second.wait_for_selector("#resume-prompt", state="visible", timeout=WAIT_MS)
-    offered = int(paused_at)
+    # The player reports its position to a tenth of a second (app.js: position()), which the server
+    # floors to whole seconds: a pause at 3.96 s is reported as 4.0 and offered as 0:04.
+    offered = math.floor(math.floor(paused_at * 10 + 0.5) / 10)
     assert second.text_content("#resume-text") == f"You stopped at 0:{offered:02d}. Resume from there?"
     shot(second, "resume-offered")
     second.click("#resume-yes")
